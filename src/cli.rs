@@ -1,0 +1,339 @@
+//! Flags and environment: the contract scripts depend on.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use clap::{CommandFactory, FromArgMatches, Parser, ValueEnum};
+
+use crate::cluster::Target;
+use crate::falco::Priority;
+use crate::verdict::Window;
+use crate::{CheckOptions, Input};
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Json,
+    /// Text with node and container.
+    Wide,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+/// Did Falco raise an alert for workloads in NAMESPACE since a time, at or above a priority?
+///
+/// Reads the logs of every Falco pod for the window through the Kubernetes API, keeps the alerts
+/// whose namespace is exactly NAMESPACE, and exits 0 (passed, or could not verify without
+/// --fail-closed), 1 (blocked), 2 (usage error) or 3 (could not verify, with --fail-closed).
+#[derive(Debug, Clone, Parser)]
+#[command(version = concat!(env!("CARGO_PKG_VERSION"), " (", env!("FALCO_VERIFY_GIT_COMMIT"), ")"), about, long_about, max_term_width = 100)]
+pub struct Cli {
+    /// Namespace whose workloads' alerts count (exact match, a DNS-1123 label).
+    #[arg(value_name = "NAMESPACE", value_parser = parse_namespace)]
+    pub namespace: String,
+
+    /// Window length ending now: 30s, 5m, 1h, 1h30m.
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_duration, conflicts_with = "since_time")]
+    pub since: Duration,
+
+    /// Window start instead of --since (RFC3339, e.g. 2024-01-15T10:30:00Z or +00:00).
+    #[arg(long, value_name = "RFC3339", value_parser = parse_time)]
+    pub since_time: Option<DateTime<Utc>>,
+
+    /// Lowest priority that blocks (case-insensitive): emergency alert critical error warning notice informational|info debug.
+    #[arg(short, long, value_name = "LEVEL", default_value = "warning", env = "AEGIS_SECURITY__FALCO_SEVERITY", value_parser = parse_priority, hide_env_values = true)]
+    pub severity: Priority,
+
+    /// Namespace where Falco runs.
+    #[arg(
+        long,
+        value_name = "NS",
+        default_value = "falco",
+        env = "AEGIS_SECURITY__FALCO_NAMESPACE",
+        hide_env_values = true
+    )]
+    pub falco_namespace: String,
+
+    /// Falco pods [default: app=falco, then app.kubernetes.io/name=falco when that matches nothing].
+    #[arg(
+        short = 'l',
+        long,
+        value_name = "SELECTOR",
+        env = "AEGIS_SECURITY__FALCO_LABEL_SELECTOR",
+        hide_env_values = true
+    )]
+    pub selector: Option<String>,
+
+    /// Falco's container [default: falco if the pod has one, else the pod's kubectl.kubernetes.io/default-container, else its only container].
+    #[arg(short, long, value_name = "NAME")]
+    pub container: Option<String>,
+
+    /// Output format.
+    #[arg(short, long, value_name = "FORMAT", default_value = "text")]
+    pub output: OutputFormat,
+
+    /// Overall deadline for all cluster work.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub timeout: Duration,
+
+    /// "Could not verify" (skipped or incomplete) exits 3 instead of 0.
+    #[arg(long)]
+    pub fail_closed: bool,
+
+    /// Color: auto (only on a terminal, never when NO_COLOR is set), always, never.
+    #[arg(long, value_name = "WHEN", default_value = "auto")]
+    pub color: ColorChoice,
+
+    /// Path to the kubeconfig file (KUBECONFIG is honoured; in-cluster config when there is none).
+    #[arg(long, value_name = "PATH")]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// Kubeconfig context to use.
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
+
+    /// Read Falco output from files instead of the cluster ('-' = stdin); repeatable.
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["kubeconfig", "context"])]
+    pub logs: Vec<PathBuf>,
+
+    /// Falco pods read at the same time.
+    #[arg(long, value_name = "N", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub max_concurrency: u32,
+
+    /// Alerts listed in the result (all are counted).
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    pub max_alerts: usize,
+
+    /// Longest log line parsed; longer lines are counted, reported and skipped.
+    #[arg(long, value_name = "BYTES", default_value_t = crate::falco::DEFAULT_MAX_LINE, value_parser = parse_line_limit)]
+    pub max_line_bytes: usize,
+}
+
+/// Parses the command line; the usage text names `kubectl falco-verify` when run as a plugin.
+pub fn parse_from<I, T>(args: I) -> Result<Cli, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let args: Vec<std::ffi::OsString> = args.into_iter().map(Into::into).collect();
+    let mut cmd = Cli::command();
+    cmd = cmd.bin_name(bin_name(args.first()));
+    let matches = cmd.try_get_matches_from_mut(args)?;
+    Cli::from_arg_matches(&matches).map_err(|e| e.format(&mut cmd))
+}
+
+/// `kubectl falco-verify` when invoked as `kubectl-falco_verify` (by kubectl or krew).
+pub fn bin_name(argv0: Option<&std::ffi::OsString>) -> String {
+    let base = argv0
+        .map(PathBuf::from)
+        .and_then(|p| p.file_name().map(|f| f.to_string_lossy().into_owned()))
+        .unwrap_or_default();
+    if base.starts_with("kubectl-") {
+        "kubectl falco-verify".to_string()
+    } else if base.is_empty() {
+        "kubectl-falco_verify".to_string()
+    } else {
+        base
+    }
+}
+
+fn parse_namespace(s: &str) -> Result<String, String> {
+    let ok = !s.is_empty()
+        && s.len() <= 63
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-');
+    if ok {
+        Ok(s.to_string())
+    } else {
+        Err("must be a DNS-1123 label: at most 63 characters of a-z, 0-9 and '-', starting and ending with a letter or digit".to_string())
+    }
+}
+
+/// `30s`, `5m`, `1h`, `1h30m`, `500ms` (Go-style, as kubectl takes them). Zero is refused.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let bad =
+        || format!("invalid duration {s:?}: use a number with a unit, e.g. 30s, 5m, 1h, 1h30m");
+    let mut total = Duration::ZERO;
+    let mut rest = s.trim();
+    if rest.is_empty() {
+        return Err(bad());
+    }
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        if digits == 0 {
+            return Err(bad());
+        }
+        let n: u64 = rest[..digits].parse().map_err(|_| bad())?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let unit = match &rest[..unit_len] {
+            "ms" => Duration::from_millis(n),
+            "s" => Duration::from_secs(n),
+            "m" => Duration::from_secs(n.checked_mul(60).ok_or_else(bad)?),
+            "h" => Duration::from_secs(n.checked_mul(3600).ok_or_else(bad)?),
+            _ => return Err(bad()),
+        };
+        total = total.checked_add(unit).ok_or_else(bad)?;
+        rest = &rest[unit_len..];
+    }
+    if total.is_zero() {
+        return Err(format!("invalid duration {s:?}: must be more than zero"));
+    }
+    Ok(total)
+}
+
+fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| format!("invalid RFC3339 time {s:?} ({e}): use e.g. 2024-01-15T10:30:00Z"))
+}
+
+fn parse_priority(s: &str) -> Result<Priority, String> {
+    s.parse::<Priority>().map_err(|e| e.to_string())
+}
+
+fn parse_line_limit(s: &str) -> Result<usize, String> {
+    let n: usize = s.parse().map_err(|_| format!("invalid byte count {s:?}"))?;
+    if n < 1024 {
+        return Err("must be at least 1024".to_string());
+    }
+    Ok(n)
+}
+
+/// `AEGIS_SECURITY__FALCO_ENABLED`: only an explicit false value disables the check.
+pub fn enabled_from_env(value: Option<&str>) -> bool {
+    !matches!(
+        value.map(|v| v.trim().to_ascii_lowercase()).as_deref(),
+        Some("false" | "0" | "no" | "off")
+    )
+}
+
+/// Whether to color, from `--color`, NO_COLOR and whether stdout is a terminal.
+pub fn use_color(choice: ColorChoice, no_color: Option<&str>, is_terminal: bool) -> bool {
+    match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => is_terminal && no_color.is_none_or(str::is_empty),
+    }
+}
+
+impl Cli {
+    /// The check these flags ask for, as of `now`.
+    pub fn to_options(&self, now: DateTime<Utc>, enabled: bool) -> CheckOptions {
+        let since = self.since_time.unwrap_or_else(|| {
+            now - chrono::Duration::from_std(self.since)
+                .unwrap_or_else(|_| chrono::Duration::minutes(10))
+        });
+        let mut o = CheckOptions::new(&self.namespace, since);
+        o.now = now;
+        o.window = Window {
+            start: since,
+            end: None,
+        };
+        o.threshold = self.severity;
+        o.falco_namespace = self.falco_namespace.clone();
+        o.selector = self.selector.clone().filter(|s| !s.trim().is_empty());
+        o.container = self.container.clone();
+        o.timeout = self.timeout;
+        o.fail_closed = self.fail_closed;
+        o.enabled = enabled;
+        o.max_concurrency = self.max_concurrency as usize;
+        o.max_alerts = self.max_alerts;
+        o.max_line = self.max_line_bytes;
+        o.input = if self.logs.is_empty() {
+            Input::Cluster(Target {
+                kubeconfig: self.kubeconfig.clone(),
+                context: self.context.clone(),
+            })
+        } else {
+            Input::Files(self.logs.clone())
+        };
+        o
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        for bad in ["", "10", "m", "5x", "-5m", "0s", "1.5h"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn namespaces() {
+        assert!(parse_namespace("shadow-abc123").is_ok());
+        for bad in ["Shadow", "-a", "a-", "a_b", "", &"a".repeat(64), "a.b"] {
+            assert!(parse_namespace(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn env_and_color() {
+        assert!(enabled_from_env(None));
+        assert!(enabled_from_env(Some("true")));
+        assert!(!enabled_from_env(Some("False")));
+        assert!(use_color(ColorChoice::Auto, None, true));
+        assert!(!use_color(ColorChoice::Auto, Some("1"), true));
+        assert!(!use_color(ColorChoice::Auto, None, false));
+        assert!(use_color(ColorChoice::Always, Some("1"), false));
+    }
+
+    #[test]
+    fn plugin_name_in_usage() {
+        assert_eq!(
+            bin_name(Some(&"/usr/bin/kubectl-falco_verify".into())),
+            "kubectl falco-verify"
+        );
+        let e = parse_from(["kubectl-falco_verify", "--bogus"]).expect_err("usage");
+        assert!(e.to_string().contains("kubectl falco-verify"), "{e}");
+    }
+
+    #[test]
+    fn flags_parse() {
+        let c = parse_from([
+            "x",
+            "ns1",
+            "-s",
+            "CRITICAL",
+            "--since",
+            "5m",
+            "-o",
+            "json",
+            "--fail-closed",
+        ])
+        .expect("parse");
+        assert_eq!(c.severity, Priority::Critical);
+        assert_eq!(c.output, OutputFormat::Json);
+        assert!(parse_from([
+            "x",
+            "ns1",
+            "--since",
+            "5m",
+            "--since-time",
+            "2024-01-15T10:30:00Z"
+        ])
+        .is_err());
+        assert!(parse_from(["x", "ns1", "-s", "loud"]).is_err());
+    }
+}

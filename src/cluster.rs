@@ -1,0 +1,518 @@
+//! The Kubernetes side: kubeconfig, finding the Falco pods, and streaming their logs.
+//!
+//! Only three API calls are made, all in the Falco namespace: list pods, get pods/log, and (for
+//! `--nodes-of-namespace`) list pods in the target namespace. Errors are typed and carry what to do.
+
+use std::error::Error as StdError;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures::io::{AsyncBufRead, AsyncBufReadExt};
+use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
+use kube::api::{Api, ListParams, LogParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Client, Config};
+use tokio::time::{sleep, timeout_at, Instant};
+
+/// The default Falco pod selector (old `stable/falco` chart, and the seed).
+pub const DEFAULT_SELECTOR: &str = "app=falco";
+/// The label of the current `falcosecurity/falco` Helm chart.
+pub const CHART_SELECTOR: &str = "app.kubernetes.io/name=falco";
+
+/// Which cluster to talk to.
+#[derive(Debug, Clone, Default)]
+pub struct Target {
+    pub kubeconfig: Option<PathBuf>,
+    pub context: Option<String>,
+}
+
+/// Everything that can go wrong talking to the cluster, each with what to do next.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    #[error("cannot load the cluster configuration: {detail}. Point --kubeconfig or KUBECONFIG at a valid kubeconfig, or pick a context with --context")]
+    Config { detail: String },
+    #[error("the API server at {server} rejected the credentials (401 Unauthorized). Log in again or refresh the token of your kubeconfig user")]
+    Unauthorized { server: String },
+    #[error("forbidden: {message}. Grant {verb} on {resource} in namespace {namespace} (see the Role in the README)")]
+    Forbidden {
+        message: String,
+        verb: &'static str,
+        resource: &'static str,
+        namespace: String,
+    },
+    #[error("cannot reach the API server at {server}: {detail}. Check the context (--context), the network and that the cluster is up")]
+    Unreachable { server: String, detail: String },
+    #[error("TLS handshake with {server} failed: {detail}. The kubeconfig's certificate-authority-data or server address does not match the API server's certificate")]
+    Tls { server: String, detail: String },
+    #[error("the kubeconfig user's credentials could not be obtained: {detail}. Run the user's exec command (or check its token file) by hand to see why")]
+    Credentials { detail: String },
+    #[error("the --timeout deadline passed while {doing}. Raise --timeout, or check the API server's latency")]
+    Deadline { doing: String },
+    #[error("the API server answered {code} {reason}: {message}")]
+    Api {
+        code: u16,
+        reason: String,
+        message: String,
+        retry_after: Option<u32>,
+    },
+    #[error("the log stream broke after {bytes} bytes: {detail}")]
+    Stream { bytes: u64, detail: String },
+}
+
+impl ClusterError {
+    fn retryable(&self) -> Option<Option<u32>> {
+        match self {
+            ClusterError::Api {
+                code: 429 | 500 | 502 | 503 | 504,
+                retry_after,
+                ..
+            } => Some(*retry_after),
+            _ => None,
+        }
+    }
+}
+
+/// A connected client and the facts about it worth echoing.
+#[derive(Clone)]
+pub struct Cluster {
+    client: Client,
+    server: String,
+}
+
+fn chain<'a>(
+    e: &'a (dyn StdError + 'static),
+) -> impl Iterator<Item = &'a (dyn StdError + 'static)> {
+    std::iter::successors(Some(e), |e: &&'a (dyn StdError + 'static)| (*e).source())
+}
+
+/// Maps a kube error to what it means for us. Exec plugin output is never copied into the message:
+/// it may hold a token.
+fn classify(
+    e: kube::Error,
+    server: &str,
+    what: Option<(&'static str, &'static str, &str)>,
+) -> ClusterError {
+    if let kube::Error::Api(status) = &e {
+        let retry_after = status
+            .details
+            .as_ref()
+            .map(|d| d.retry_after_seconds)
+            .filter(|s| *s > 0);
+        return match (status.code, what) {
+            (401, _) => ClusterError::Unauthorized {
+                server: server.to_string(),
+            },
+            (403, Some((verb, resource, ns))) => ClusterError::Forbidden {
+                message: status.message.clone(),
+                verb,
+                resource,
+                namespace: ns.to_string(),
+            },
+            _ => ClusterError::Api {
+                code: status.code,
+                reason: status.reason.clone(),
+                message: status.message.clone(),
+                retry_after,
+            },
+        };
+    }
+    let root: &(dyn StdError + 'static) = &e;
+    for cause in chain(root) {
+        if let Some(auth) = cause.downcast_ref::<kube::client::AuthError>() {
+            let detail = match auth {
+                kube::client::AuthError::AuthExecRun { cmd, out } => {
+                    format!("exec command '{cmd}' exited with {}", out.status)
+                }
+                kube::client::AuthError::AuthExecStart(io) => {
+                    format!("exec command could not start: {io}")
+                }
+                kube::client::AuthError::AuthExecParse(_) => {
+                    "the exec command's output is not an ExecCredential".to_string()
+                }
+                kube::client::AuthError::ReadTokenFile(_, path) => {
+                    format!("cannot read token file {}", path.display())
+                }
+                other => {
+                    // Only the fixed part of the message, before any embedded value.
+                    let s = other.to_string();
+                    s.split(':')
+                        .next()
+                        .unwrap_or("authentication failed")
+                        .to_string()
+                }
+            };
+            return ClusterError::Credentials { detail };
+        }
+        if let Some(tls) = cause.downcast_ref::<kube::client::RustlsTlsError>() {
+            return ClusterError::Tls {
+                server: server.to_string(),
+                detail: tls.to_string(),
+            };
+        }
+    }
+    let text = chain(root)
+        .map(|c| c.to_string())
+        .collect::<Vec<_>>()
+        .join(": ");
+    let lower = text.to_ascii_lowercase();
+    if lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake") {
+        return ClusterError::Tls {
+            server: server.to_string(),
+            detail: last_cause(root),
+        };
+    }
+    ClusterError::Unreachable {
+        server: server.to_string(),
+        detail: last_cause(root),
+    }
+}
+
+fn last_cause(e: &(dyn StdError + 'static)) -> String {
+    chain(e).last().map(|c| c.to_string()).unwrap_or_default()
+}
+
+impl Cluster {
+    /// Loads the kubeconfig (or in-cluster config) the way kubectl does.
+    pub async fn connect(
+        target: &Target,
+        connect_timeout: Duration,
+    ) -> Result<Cluster, ClusterError> {
+        let options = KubeConfigOptions {
+            context: target.context.clone(),
+            cluster: None,
+            user: None,
+        };
+        let config =
+            match &target.kubeconfig {
+                Some(path) => {
+                    let kc = Kubeconfig::read_from(path).map_err(|e| ClusterError::Config {
+                        detail: format!("{}: {e}", path.display()),
+                    })?;
+                    Config::from_custom_kubeconfig(kc, &options)
+                        .await
+                        .map_err(|e| ClusterError::Config {
+                            detail: e.to_string(),
+                        })?
+                }
+                None if target.context.is_some() => Config::from_kubeconfig(&options)
+                    .await
+                    .map_err(|e| ClusterError::Config {
+                        detail: e.to_string(),
+                    })?,
+                None => Config::infer().await.map_err(|e| ClusterError::Config {
+                    detail: e.to_string(),
+                })?,
+            };
+        let server = config
+            .cluster_url
+            .to_string()
+            .trim_end_matches('/')
+            .to_string();
+        let mut config = config;
+        // Our own retry loop honours Retry-After within the deadline and retries 500 too.
+        config.default_retry = false;
+        config.connect_timeout = Some(connect_timeout);
+        let client = Client::try_from(config).map_err(|e| classify(e, &server, None))?;
+        Ok(Cluster { client, server })
+    }
+
+    pub fn server(&self) -> &str {
+        &self.server
+    }
+
+    /// Lists pods in `namespace` matching `selector`, retrying transient errors until `deadline`.
+    pub async fn list_pods(
+        &self,
+        namespace: &str,
+        selector: &str,
+        deadline: Instant,
+    ) -> Result<Vec<Pod>, ClusterError> {
+        let api: Api<Pod> = Api::namespaced(self.client.clone(), namespace);
+        let lp = ListParams::default().labels(selector);
+        let what = Some(("list", "pods", namespace));
+        let list = retry(deadline, "listing pods", || async {
+            api.list(&lp)
+                .await
+                .map_err(|e| classify(e, &self.server, what))
+        })
+        .await?;
+        Ok(list.items)
+    }
+
+    /// Streams one container's log through `on_chunk` until it ends, the stream breaks or the
+    /// deadline passes. Returns the bytes read; an error says why the log is not complete.
+    pub async fn stream_log(
+        &self,
+        namespace: &str,
+        pod: &str,
+        request: &LogRequest,
+        deadline: Instant,
+        on_chunk: &mut (dyn FnMut(&[u8]) + Send),
+    ) -> (u64, Result<(), ClusterError>) {
+        let api: Api<Pod> = Api::namespaced(self.client.clone(), namespace);
+        let lp = LogParams {
+            container: Some(request.container.clone()),
+            previous: request.previous,
+            timestamps: true,
+            since_time: request.since.and_then(to_jiff),
+            limit_bytes: request.limit_bytes,
+            ..LogParams::default()
+        };
+        let what = Some(("get", "pods/log", namespace));
+        let opened = retry(deadline, "opening a log stream", || async {
+            api.log_stream(pod, &lp)
+                .await
+                .map_err(|e| classify(e, &self.server, what))
+        })
+        .await;
+        let reader = match opened {
+            Ok(r) => r,
+            Err(e) => return (0, Err(e)),
+        };
+        let mut reader = Box::pin(reader);
+        let mut bytes = 0u64;
+        loop {
+            let n = match timeout_at(deadline, reader.as_mut().fill_buf()).await {
+                Err(_) => {
+                    return (
+                        bytes,
+                        Err(ClusterError::Deadline {
+                            doing: format!("reading the log of {pod} ({bytes} bytes read)"),
+                        }),
+                    )
+                }
+                Ok(Err(e)) => {
+                    return (
+                        bytes,
+                        Err(ClusterError::Stream {
+                            bytes,
+                            detail: e.to_string(),
+                        }),
+                    )
+                }
+                Ok(Ok([])) => return (bytes, Ok(())),
+                Ok(Ok(buf)) => {
+                    on_chunk(buf);
+                    buf.len()
+                }
+            };
+            bytes += n as u64;
+            AsyncBufRead::consume(reader.as_mut(), n);
+        }
+    }
+}
+
+/// One log request: which container instance, from when.
+#[derive(Debug, Clone)]
+pub struct LogRequest {
+    pub container: String,
+    pub previous: bool,
+    pub since: Option<DateTime<Utc>>,
+    pub limit_bytes: Option<i64>,
+}
+
+/// `sinceTime` has second precision on the wire: round down so no line of the window is lost.
+fn to_jiff(t: DateTime<Utc>) -> Option<jiff::Timestamp> {
+    jiff::Timestamp::from_second(t.timestamp()).ok()
+}
+
+async fn retry<T, F, Fut>(deadline: Instant, doing: &str, mut op: F) -> Result<T, ClusterError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, ClusterError>>,
+{
+    let mut backoff = Duration::from_millis(200);
+    loop {
+        let attempt = match timeout_at(deadline, op()).await {
+            Ok(r) => r,
+            Err(_) => {
+                return Err(ClusterError::Deadline {
+                    doing: doing.to_string(),
+                })
+            }
+        };
+        match attempt {
+            Ok(v) => return Ok(v),
+            Err(e) => {
+                let Some(retry_after) = e.retryable() else {
+                    return Err(e);
+                };
+                let wait = retry_after
+                    .map(|s| Duration::from_secs(u64::from(s)))
+                    .unwrap_or(backoff);
+                if Instant::now() + wait >= deadline {
+                    return Err(e);
+                }
+                sleep(wait).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}
+
+/// Picks Falco's container: `--container`, else `falco`, else the default-container annotation,
+/// else the only container. The API server needs a name when a pod has several.
+pub fn choose_container(pod: &Pod, wanted: Option<&str>) -> Result<String, String> {
+    let names: Vec<&str> = pod
+        .spec
+        .as_ref()
+        .map(|s| s.containers.iter().map(|c| c.name.as_str()).collect())
+        .unwrap_or_default();
+    if let Some(w) = wanted {
+        return if names.contains(&w) {
+            Ok(w.to_string())
+        } else {
+            Err(format!(
+                "has no container {w:?} (it has {names:?}); fix --container"
+            ))
+        };
+    }
+    if names.contains(&"falco") {
+        return Ok("falco".to_string());
+    }
+    let annotated = pod
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get("kubectl.kubernetes.io/default-container"))
+        .filter(|n| names.contains(&n.as_str()));
+    if let Some(n) = annotated {
+        return Ok(n.clone());
+    }
+    match names.as_slice() {
+        [only] => Ok(only.to_string()),
+        [] => Err("has no containers".to_string()),
+        _ => Err(format!(
+            "has several containers {names:?} and none is named falco; pass --container"
+        )),
+    }
+}
+
+/// How a Falco container's life overlaps the window, from its status.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Coverage {
+    /// Also read `previous=true`: the container restarted inside the window.
+    pub read_previous: bool,
+    /// When the current instance started running (to tell a rotated log from a quiet one).
+    pub running_since: Option<DateTime<Utc>>,
+    /// Why part of the window cannot be covered, known before reading.
+    pub gap: Option<String>,
+}
+
+fn time_of(t: &k8s_openapi::apimachinery::pkg::apis::meta::v1::Time) -> DateTime<Utc> {
+    DateTime::from_timestamp(t.0.as_second(), t.0.subsec_nanosecond().max(0) as u32)
+        .unwrap_or_default()
+}
+
+/// Works out which container instances hold the window, and what is lost for sure.
+pub fn coverage(pod: &Pod, container: &str, window_start: DateTime<Utc>) -> Coverage {
+    let status: Option<&ContainerStatus> = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.container_statuses.as_ref())
+        .and_then(|cs| cs.iter().find(|c| c.name == container));
+    let Some(cs) = status else {
+        return Coverage::default();
+    };
+    let state = cs.state.as_ref();
+    let running_since = state
+        .and_then(|s| s.running.as_ref())
+        .and_then(|r| r.started_at.as_ref())
+        .map(time_of);
+    let waiting = state.and_then(|s| s.waiting.as_ref());
+    let last = cs.last_state.as_ref().and_then(|s| s.terminated.as_ref());
+    let mut cov = Coverage {
+        running_since,
+        ..Coverage::default()
+    };
+    if let Some(w) = waiting {
+        let reason = w.reason.clone().unwrap_or_else(|| "waiting".to_string());
+        cov.gap = Some(format!(
+            "container {container} is not running ({reason}, {} restarts): Falco on this node is not watching now",
+            cs.restart_count
+        ));
+    }
+    if let Some(t) = last {
+        let finished = t.finished_at.as_ref().map(time_of);
+        let started = t.started_at.as_ref().map(time_of);
+        // Restarted inside the window: the previous instance holds its first part. When waiting,
+        // the kubelet already serves that instance as the current log.
+        if finished.is_none_or(|f| f >= window_start) && running_since.is_some() {
+            cov.read_previous = true;
+        }
+        if cs.restart_count >= 2 && started.is_some_and(|s| s > window_start) && cov.gap.is_none() {
+            cov.gap = Some(format!(
+                "container {container} restarted {} times, the last two inside the window: only the current and previous instances' logs are served, earlier ones are gone",
+                cs.restart_count
+            ));
+        }
+    }
+    cov
+}
+
+/// The pod's node, for reports.
+pub fn node_of(pod: &Pod) -> Option<String> {
+    pod.spec.as_ref().and_then(|s| s.node_name.clone())
+}
+
+/// The pod's name.
+pub fn name_of(pod: &Pod) -> String {
+    pod.metadata.name.clone().unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn pod(v: serde_json::Value) -> Pod {
+        serde_json::from_value(v).expect("pod json")
+    }
+
+    #[test]
+    fn container_choice() {
+        let p = pod(
+            json!({"metadata":{"name":"f"},"spec":{"containers":[{"name":"falcoctl-artifact-follow"},{"name":"falco"}]}}),
+        );
+        assert_eq!(choose_container(&p, None), Ok("falco".into()));
+        assert!(choose_container(&p, Some("nope")).is_err());
+        let p = pod(
+            json!({"metadata":{"name":"f","annotations":{"kubectl.kubernetes.io/default-container":"b"}},"spec":{"containers":[{"name":"a"},{"name":"b"}]}}),
+        );
+        assert_eq!(choose_container(&p, None), Ok("b".into()));
+        let p = pod(json!({"metadata":{"name":"f"},"spec":{"containers":[{"name":"a"}]}}));
+        assert_eq!(choose_container(&p, None), Ok("a".into()));
+        let p =
+            pod(json!({"metadata":{"name":"f"},"spec":{"containers":[{"name":"a"},{"name":"b"}]}}));
+        assert!(choose_container(&p, None).is_err());
+    }
+
+    #[test]
+    fn restart_inside_window_reads_previous() {
+        let start = DateTime::parse_from_rfc3339("2024-01-15T10:30:00Z")
+            .expect("t")
+            .with_timezone(&Utc);
+        let p = pod(
+            json!({"metadata":{"name":"f"},"spec":{"containers":[{"name":"falco"}]},"status":{"containerStatuses":[{
+            "name":"falco","ready":true,"restartCount":1,"image":"i","imageID":"","started":true,
+            "state":{"running":{"startedAt":"2024-01-15T10:40:00Z"}},
+            "lastState":{"terminated":{"exitCode":1,"startedAt":"2024-01-15T09:00:00Z","finishedAt":"2024-01-15T10:39:00Z"}}}]}}),
+        );
+        let c = coverage(&p, "falco", start);
+        assert!(c.read_previous);
+        assert_eq!(c.gap, None);
+        let p = pod(
+            json!({"metadata":{"name":"f"},"spec":{"containers":[{"name":"falco"}]},"status":{"containerStatuses":[{
+            "name":"falco","ready":false,"restartCount":5,"image":"i","imageID":"",
+            "state":{"waiting":{"reason":"CrashLoopBackOff"}},
+            "lastState":{"terminated":{"exitCode":1,"startedAt":"2024-01-15T10:41:00Z","finishedAt":"2024-01-15T10:41:05Z"}}}]}}),
+        );
+        let c = coverage(&p, "falco", start);
+        assert!(!c.read_previous);
+        assert!(c
+            .gap
+            .as_deref()
+            .is_some_and(|g| g.contains("CrashLoopBackOff")));
+    }
+}

@@ -1,0 +1,364 @@
+//! Turns a Falco pod log, fed as byte chunks of any size, into events.
+//!
+//! Memory is bounded: one partial line of at most `max_line` bytes, plus one open text record of
+//! at most [`MAX_TEXT_RECORD`] bytes. Nothing else of the log is kept.
+
+use chrono::{DateTime, Utc};
+use memchr::memchr;
+
+use super::event::{parse_json, parse_text, Event, RUNTIME_SPLIT};
+use super::time::{
+    go_logger_time, logger_time, place_time_of_day, split_alert_time, split_kubelet_prefix,
+    EventClock,
+};
+
+/// Default bound for one log line.
+pub const DEFAULT_MAX_LINE: usize = 1024 * 1024;
+/// Bound for one text alert with its continuation lines.
+pub const MAX_TEXT_RECORD: usize = 256 * 1024;
+const MAX_TEXT_LINES: usize = 512;
+
+/// Where decoded events go, and which raw records are worth decoding at all.
+pub trait EventSink {
+    /// Cheap test on raw bytes: false means no event in them can matter, so they are not parsed.
+    fn wants(&self, raw: &[u8]) -> bool;
+    /// A rule alert or internal message.
+    fn event(&mut self, event: Event);
+}
+
+/// What the decoder saw, beyond the events.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DecodeStats {
+    /// Physical lines.
+    pub lines: u64,
+    /// Lines that looked like JSON but were not a Falco record.
+    pub malformed: u64,
+    /// Lines longer than the bound, skipped.
+    pub oversized: u64,
+    /// Of those, lines whose kept part passed the sink's `wants` test: they might have mattered.
+    pub oversized_wanted: u64,
+    /// Text alerts whose date could not be worked out (no kubelet time, no dated line before).
+    pub undated: u64,
+    /// Records that passed `wants` and were parsed fully.
+    pub parsed: u64,
+    /// The kubelet times of the first and last line, when the log carries them.
+    pub first_line_time: Option<DateTime<Utc>>,
+    pub last_line_time: Option<DateTime<Utc>>,
+}
+
+struct OpenText {
+    buf: Vec<u8>,
+    kubelet: Option<DateTime<Utc>>,
+    lines: usize,
+}
+
+/// Streaming decoder for one log (one container instance).
+pub struct Decoder<S> {
+    sink: S,
+    max_line: usize,
+    carry: Vec<u8>,
+    discarding: bool,
+    open: Option<OpenText>,
+    /// A recent dated instant of this log, to place date-less text times.
+    reference: Option<DateTime<Utc>>,
+    stats: DecodeStats,
+}
+
+impl<S: EventSink> Decoder<S> {
+    pub fn new(sink: S) -> Self {
+        Self::with_max_line(sink, DEFAULT_MAX_LINE)
+    }
+
+    pub fn with_max_line(sink: S, max_line: usize) -> Self {
+        Decoder {
+            sink,
+            max_line: max_line.max(64),
+            carry: Vec::new(),
+            discarding: false,
+            open: None,
+            reference: None,
+            stats: DecodeStats::default(),
+        }
+    }
+
+    /// A dated instant to place date-less text times when the log itself carries none.
+    pub fn set_reference(&mut self, t: DateTime<Utc>) {
+        self.reference = Some(t);
+    }
+
+    pub fn stats(&self) -> &DecodeStats {
+        &self.stats
+    }
+
+    pub fn sink(&self) -> &S {
+        &self.sink
+    }
+
+    /// Feeds the next bytes of the log.
+    pub fn feed(&mut self, mut chunk: &[u8]) {
+        if !self.carry.is_empty() || self.discarding {
+            match memchr(b'\n', chunk) {
+                None => {
+                    self.keep_partial(chunk);
+                    return;
+                }
+                Some(i) => {
+                    self.keep_partial(&chunk[..i]);
+                    self.end_carried_line();
+                    chunk = &chunk[i + 1..];
+                }
+            }
+        }
+        while let Some(i) = memchr(b'\n', chunk) {
+            let line = &chunk[..i];
+            if line.len() > self.max_line {
+                self.oversized(&line[..self.max_line]);
+            } else {
+                self.line(line);
+            }
+            chunk = &chunk[i + 1..];
+        }
+        if !chunk.is_empty() {
+            self.keep_partial(chunk);
+        }
+    }
+
+    /// Ends the log: a last line without a newline and an open text record are decoded.
+    pub fn finish(mut self) -> (S, DecodeStats) {
+        if !self.carry.is_empty() || self.discarding {
+            self.end_carried_line();
+        }
+        self.close_text();
+        (self.sink, self.stats)
+    }
+
+    fn keep_partial(&mut self, bytes: &[u8]) {
+        if self.discarding {
+            return;
+        }
+        let room = self.max_line - self.carry.len();
+        if bytes.len() > room {
+            self.carry.extend_from_slice(&bytes[..room]);
+            self.discarding = true;
+        } else {
+            self.carry.extend_from_slice(bytes);
+        }
+    }
+
+    fn end_carried_line(&mut self) {
+        let line = std::mem::take(&mut self.carry);
+        if self.discarding {
+            self.discarding = false;
+            self.oversized(&line);
+        } else {
+            self.line(&line);
+        }
+        // Reuse the allocation, but do not keep a huge one around.
+        if line.capacity() <= 64 * 1024 {
+            self.carry = line;
+            self.carry.clear();
+        }
+    }
+
+    fn oversized(&mut self, kept: &[u8]) {
+        self.stats.lines += 1;
+        self.stats.oversized += 1;
+        self.close_text();
+        if self.sink.wants(kept) {
+            self.stats.oversized_wanted += 1;
+        }
+    }
+
+    fn line(&mut self, raw: &[u8]) {
+        self.stats.lines += 1;
+        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+        let (kubelet, body) = match split_kubelet_prefix(raw) {
+            Some((t, rest)) => {
+                if self.stats.first_line_time.is_none() {
+                    self.stats.first_line_time = Some(t);
+                }
+                self.stats.last_line_time = Some(t);
+                (Some(t), rest)
+            }
+            None => (None, raw),
+        };
+        match body.first() {
+            Some(b'{') => {
+                self.close_text();
+                if body.len() <= RUNTIME_SPLIT && !self.sink.wants(body) {
+                    return;
+                }
+                self.stats.parsed += 1;
+                match parse_json(body) {
+                    Some(event) => {
+                        if let Some(t) = event.time {
+                            self.reference = Some(t);
+                        }
+                        self.sink.event(event);
+                    }
+                    None => self.stats.malformed += 1,
+                }
+            }
+            Some(b'0'..=b'9') if split_alert_time(body).is_some() => {
+                self.close_text();
+                self.open = Some(OpenText {
+                    buf: body.to_vec(),
+                    kubelet,
+                    lines: 1,
+                });
+            }
+            _ => {
+                if let Some(t) = logger_time(body) {
+                    self.close_text();
+                    self.reference = Some(chrono::TimeZone::from_utc_datetime(&Utc, &t));
+                } else if let Some(t) = go_logger_time(body) {
+                    self.close_text();
+                    self.reference = Some(t);
+                } else if is_shutdown_header(body) {
+                    self.close_text();
+                } else if let Some(open) = self.open.as_mut() {
+                    // A newline inside a field: this line continues the open alert.
+                    if open.lines < MAX_TEXT_LINES && open.buf.len() + body.len() < MAX_TEXT_RECORD
+                    {
+                        open.buf.push(b'\n');
+                        open.buf.extend_from_slice(body);
+                        open.lines += 1;
+                    } else {
+                        self.close_text();
+                    }
+                }
+            }
+        }
+    }
+
+    fn close_text(&mut self) {
+        let Some(open) = self.open.take() else { return };
+        let Some((clock, _)) = split_alert_time(&open.buf) else {
+            return;
+        };
+        let time = match clock {
+            EventClock::Absolute(t) => Some(t),
+            EventClock::TimeOfDay(tod) => match (open.kubelet, self.reference) {
+                (Some(k), _) => Some(place_time_of_day(tod, k, true)),
+                (None, Some(r)) => Some(place_time_of_day(tod, r, false)),
+                (None, None) => None,
+            },
+        };
+        if let Some(t) = time {
+            self.reference = Some(t);
+        }
+        if !self.sink.wants(&open.buf) {
+            return;
+        }
+        self.stats.parsed += 1;
+        if let Some((_, mut event)) = parse_text(&open.buf) {
+            if time.is_none() {
+                self.stats.undated += 1;
+            }
+            event.time = time;
+            self.sink.event(event);
+        }
+    }
+}
+
+/// Lines Falco prints at shutdown without a time stamp: they start records that are not alerts.
+fn is_shutdown_header(body: &[u8]) -> bool {
+    const HEADERS: [&[u8]; 6] = [
+        b"SIGINT received",
+        b"SIGTERM received",
+        b"Events detected:",
+        b"Rule counts by severity:",
+        b"Triggered rules by rule name:",
+        b"Syscall event drop monitoring:",
+    ];
+    HEADERS.iter().any(|h| body.starts_with(h))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Default)]
+    struct Collect {
+        needle: Option<&'static [u8]>,
+        events: Vec<Event>,
+    }
+    impl EventSink for Collect {
+        fn wants(&self, raw: &[u8]) -> bool {
+            self.needle
+                .is_none_or(|n| memchr::memmem::find(raw, n).is_some())
+        }
+        fn event(&mut self, e: Event) {
+            self.events.push(e);
+        }
+    }
+
+    fn decode(input: &[u8], chunk: usize) -> (Collect, DecodeStats) {
+        let mut d = Decoder::with_max_line(Collect::default(), 4096);
+        for c in input.chunks(chunk.max(1)) {
+            d.feed(c);
+        }
+        d.finish()
+    }
+
+    #[test]
+    fn chunk_boundaries_do_not_matter() {
+        let input = b"Mon Jan 15 09:59:58 2024: Falco version\n10:30:00.000000000: Warning A | k8s_ns_name=a\n{\"output\":\"x\",\"output_fields\":{\"k8s.ns.name\":\"b\"},\"priority\":\"Error\",\"rule\":\"R\",\"time\":\"2024-01-15T10:31:00Z\"}\n10:32:00.000000000: Notice B | cmd=x\ny k8s_ns_name=c\nEvents detected: 3\n   WARNING: 1";
+        let (whole, s1) = decode(input, input.len());
+        for n in [1, 2, 3, 7, 64] {
+            let (part, s2) = decode(input, n);
+            assert_eq!(part.events, whole.events, "chunk {n}");
+            assert_eq!(s1, s2);
+        }
+        let ns: Vec<_> = whole
+            .events
+            .iter()
+            .map(|e| e.namespace.clone().unwrap_or_default())
+            .collect();
+        assert_eq!(ns, ["a", "b", "c"]);
+        assert_eq!(s1.lines, 7);
+        assert_eq!(
+            whole.events[0].time.map(|t| t.to_rfc3339()),
+            Some("2024-01-15T10:30:00+00:00".to_string())
+        );
+    }
+
+    #[test]
+    fn oversized_lines_are_counted_and_skipped() {
+        let mut input = vec![b'{'; 10_000];
+        input.extend_from_slice(b"\n{\"output\":\"x\",\"output_fields\":{\"k8s.ns.name\":\"b\"},\"priority\":\"Error\",\"rule\":\"R\",\"time\":\"2024-01-15T10:31:00Z\"}\n");
+        for n in [1, 100, 5000, input.len()] {
+            let (c, s) = decode(&input, n);
+            assert_eq!(
+                (s.lines, s.oversized, s.oversized_wanted, c.events.len()),
+                (2, 1, 1, 1),
+                "chunk {n}"
+            );
+        }
+    }
+
+    #[test]
+    fn kubelet_time_dates_text_and_prefilter_skips() {
+        let input = b"2024-01-15T10:30:00.000731000Z 10:29:59.999999999: Error X | k8s_ns_name=a\n2024-01-15T10:31:00.000000000Z {\"priority\":\"Error\",\"rule\":\"R\",\"output\":\"zzz\"}\n";
+        let mut d = Decoder::new(Collect {
+            needle: Some(b"k8s_ns_name=a"),
+            events: vec![],
+        });
+        d.feed(input);
+        let (c, s) = d.finish();
+        assert_eq!(c.events.len(), 1);
+        assert_eq!(
+            c.events[0].time.map(|t| t.to_rfc3339()),
+            Some("2024-01-15T10:29:59.999999999+00:00".into())
+        );
+        assert_eq!(s.parsed, 1);
+        assert_eq!(
+            s.first_line_time.map(|t| t.to_rfc3339()),
+            Some("2024-01-15T10:30:00.000731+00:00".into())
+        );
+        assert_eq!(
+            s.last_line_time.map(|t| t.to_rfc3339()),
+            Some("2024-01-15T10:31:00+00:00".into())
+        );
+    }
+}

@@ -1,0 +1,458 @@
+//! One Falco record (rule alert or internal message) parsed from a JSON line or a text record.
+
+use std::borrow::Cow;
+
+use chrono::{DateTime, TimeZone, Utc};
+use memchr::memmem;
+use serde_json::{Map, Value};
+
+use super::priority::Priority;
+use super::time::{split_alert_time, EventClock};
+
+/// How Falco wrote the record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Json,
+    Text,
+}
+
+/// A Falco record that has the shape of an alert: a rule alert or one of Falco's internal messages.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    pub format: Format,
+    /// Falco's own messages (`source: internal`, `Falco internal: ...`, metrics snapshots):
+    /// never an alert for a namespace.
+    pub internal: bool,
+    /// Event time in UTC, when it could be worked out.
+    pub time: Option<DateTime<Utc>>,
+    pub priority: Option<Priority>,
+    /// The priority as Falco printed it (kept for unknown values).
+    pub priority_text: String,
+    /// The rule name (JSON). Text output has no rule name: the title of the message stands in.
+    pub rule: Option<String>,
+    pub source: Option<String>,
+    pub hostname: Option<String>,
+    pub output: Option<String>,
+    pub output_fields: Option<Map<String, Value>>,
+    /// Namespace of the workload the event is about, when it names one.
+    pub namespace: Option<String>,
+}
+
+impl Event {
+    /// `Falco internal: syscall event drop`: Falco itself may have missed events.
+    pub fn is_syscall_drop(&self) -> bool {
+        self.internal
+            && (self
+                .rule
+                .as_deref()
+                .is_some_and(|r| r.contains("syscall event drop"))
+                || self
+                    .output
+                    .as_deref()
+                    .is_some_and(|o| o.contains("syscall event drop")))
+    }
+}
+
+/// The k8saudit rules about Namespace objects print `ka.target.name` as `ns=` / `namespace=`:
+/// there the value is the namespace being created or deleted, not where the workload runs.
+const NAMESPACE_OBJECT_RULES: [&str; 3] = [
+    "Create Disallowed Namespace",
+    "K8s Namespace Created",
+    "K8s Namespace Deleted",
+];
+const NAMESPACE_OBJECT_MESSAGES: [&str; 3] = [
+    "Disallowed namespace created",
+    "K8s Namespace Created",
+    "K8s Namespace Deleted",
+];
+
+fn is_internal_message(msg: &str) -> bool {
+    msg.starts_with("Falco internal:") || msg.starts_with("Falco metrics snapshot")
+}
+
+/// Bytes that end a `key=value` token in Falco's text output.
+fn is_token_end(b: u8) -> bool {
+    b.is_ascii_whitespace() || b == b')' || b == b',' || b == b'"' || b == b'|'
+}
+
+fn is_token_start(b: u8) -> bool {
+    b.is_ascii_whitespace() || b == b'(' || b == b',' || b == b'|'
+}
+
+/// The value of the last `key=` token in `text` (the appended fields come last, after anything a
+/// watched process put into its command line).
+fn last_token<'a>(text: &'a [u8], key: &[u8]) -> Option<&'a [u8]> {
+    let finder = memmem::FinderRev::new(key);
+    let mut end = text.len();
+    while let Some(at) = finder.rfind(&text[..end]) {
+        if at == 0 || is_token_start(text[at - 1]) {
+            let start = at + key.len();
+            let len = text[start..]
+                .iter()
+                .position(|&b| is_token_end(b))
+                .unwrap_or(text.len() - start);
+            return Some(&text[start..start + len]);
+        }
+        if at == 0 {
+            break;
+        }
+        end = at + key.len() - 1;
+    }
+    None
+}
+
+/// Namespace named by the tokens of a text message. The first key present decides, even when its
+/// value is `<NA>` (a host event), so that a lower-ranked token elsewhere cannot stand in for it.
+pub fn text_namespace(message: &[u8], namespace_object_rule: bool) -> Option<String> {
+    let mut keys: &[&[u8]] = &[b"k8s_ns_name=", b"k8s_ns=", b"k8s.ns=", b"ns="];
+    if namespace_object_rule {
+        keys = &keys[..3];
+    }
+    for key in keys {
+        if let Some(v) = last_token(message, key) {
+            if v.is_empty() || v == b"<NA>" {
+                return None;
+            }
+            return Some(String::from_utf8_lossy(v).into_owned());
+        }
+    }
+    None
+}
+
+fn title_of(message: &str) -> String {
+    let end = [message.find(" | "), message.find(" ("), message.find('\n')]
+        .into_iter()
+        .flatten()
+        .min()
+        .unwrap_or(message.len());
+    let t = message[..end].trim();
+    match t.char_indices().nth(200) {
+        Some((i, _)) => t[..i].to_string(),
+        None => t.to_string(),
+    }
+}
+
+/// Parses a text record (first line starts with `%evt.time: Priority`; continuation lines joined
+/// with `\n`). Returns the clock as printed; the caller places a date-less time.
+pub fn parse_text(record: &[u8]) -> Option<(EventClock, Event)> {
+    let (clock, rest) = split_alert_time(record)?;
+    let word_end = rest
+        .iter()
+        .position(|&b| b == b' ' || b == b'\n')
+        .unwrap_or(rest.len());
+    let priority_bytes = &rest[..word_end];
+    if priority_bytes.is_empty() {
+        return None;
+    }
+    let message_bytes = rest.get(word_end + 1..).unwrap_or(b"");
+    let message = String::from_utf8_lossy(message_bytes);
+    let internal = is_internal_message(&message);
+    let ns_rule = NAMESPACE_OBJECT_MESSAGES
+        .iter()
+        .any(|m| message.starts_with(m));
+    let namespace = if internal {
+        None
+    } else {
+        text_namespace(message_bytes, ns_rule)
+    };
+    let time = match clock {
+        EventClock::Absolute(t) => Some(t),
+        EventClock::TimeOfDay(_) => None,
+    };
+    let event = Event {
+        format: Format::Text,
+        internal,
+        time,
+        priority: Priority::parse_bytes(priority_bytes),
+        priority_text: String::from_utf8_lossy(priority_bytes).into_owned(),
+        rule: Some(title_of(&message)),
+        source: None,
+        hostname: None,
+        output: Some(String::from_utf8_lossy(record).into_owned()),
+        output_fields: None,
+        namespace,
+    };
+    Some((clock, event))
+}
+
+/// Removes kubelet timestamps injected inside a long line (kubernetes#77603): `YYYY-MM-DDTHH:MM:SS.fffffffffZ `.
+fn strip_injected_timestamps(line: &[u8]) -> Option<Vec<u8>> {
+    let finder = memmem::Finder::new(b"Z ");
+    let mut out = Vec::with_capacity(line.len());
+    let mut last = 0;
+    let mut changed = false;
+    for at in finder.find_iter(line) {
+        // RFC3339Nano fixed: 30 bytes before "Z ".
+        if at >= 29 && at - 29 >= last {
+            let start = at - 29;
+            if super::time::split_kubelet_prefix(&line[start..]).is_some() {
+                out.extend_from_slice(&line[last..start]);
+                last = at + 2;
+                changed = true;
+            }
+        }
+    }
+    if !changed {
+        return None;
+    }
+    out.extend_from_slice(&line[last..]);
+    Some(out)
+}
+
+/// Lines up to this size are never split by the container runtime.
+pub const RUNTIME_SPLIT: usize = 16 * 1024;
+
+fn parse_json_value(line: &[u8]) -> Option<Map<String, Value>> {
+    match serde_json::from_slice::<Value>(line) {
+        Ok(Value::Object(m)) => Some(m),
+        Ok(_) => None,
+        Err(_) => {
+            if std::str::from_utf8(line).is_err() {
+                // Falco may pass raw bytes from a process through; keep the event, lose the bytes.
+                let lossy = String::from_utf8_lossy(line);
+                if let Ok(Value::Object(m)) = serde_json::from_str::<Value>(&lossy) {
+                    return Some(m);
+                }
+            }
+            if line.len() > RUNTIME_SPLIT {
+                let repaired = strip_injected_timestamps(line)?;
+                return parse_json_value(&repaired);
+            }
+            None
+        }
+    }
+}
+
+fn str_field(m: &Map<String, Value>, key: &str) -> Option<String> {
+    m.get(key).and_then(Value::as_str).map(str::to_string)
+}
+
+/// Parses one JSON line. `None` when it is not a Falco record (malformed JSON, or JSON of another shape).
+pub fn parse_json(line: &[u8]) -> Option<Event> {
+    let mut m = parse_json_value(line)?;
+    let rule = str_field(&m, "rule");
+    let output = str_field(&m, "output");
+    let has_priority = m.contains_key("priority");
+    // Falco always prints priority and rule; without them this is someone else's JSON.
+    if !has_priority || (rule.is_none() && output.is_none()) {
+        return None;
+    }
+    let priority_text = match m.get("priority") {
+        Some(Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+        None => String::new(),
+    };
+    let priority = Priority::parse(&priority_text);
+    let source = str_field(&m, "source");
+    let hostname = str_field(&m, "hostname");
+    let output_fields = match m.remove("output_fields") {
+        Some(Value::Object(f)) => Some(f),
+        _ => None,
+    };
+    let internal = source.as_deref() == Some("internal")
+        || rule
+            .as_deref()
+            .is_some_and(|r| r.starts_with("Falco internal:"))
+        || output.as_deref().is_some_and(is_internal_message);
+
+    let time = m
+        .get("time")
+        .and_then(Value::as_str)
+        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+        .map(|t| t.with_timezone(&Utc))
+        .or_else(|| {
+            let ns = output_fields.as_ref()?.get("evt.time")?.as_i64()?;
+            Some(Utc.timestamp_nanos(ns))
+        })
+        .or_else(|| match split_alert_time(output.as_deref()?.as_bytes())? {
+            (EventClock::Absolute(t), _) => Some(t),
+            _ => None,
+        });
+
+    let namespace = if internal {
+        None
+    } else {
+        json_namespace(
+            output_fields.as_ref(),
+            source.as_deref(),
+            rule.as_deref(),
+            output.as_deref(),
+        )
+    };
+
+    Some(Event {
+        format: Format::Json,
+        internal,
+        time,
+        priority,
+        priority_text,
+        rule,
+        source,
+        hostname,
+        output,
+        output_fields,
+        namespace,
+    })
+}
+
+fn json_namespace(
+    fields: Option<&Map<String, Value>>,
+    source: Option<&str>,
+    rule: Option<&str>,
+    output: Option<&str>,
+) -> Option<String> {
+    const SYSCALL: &str = "k8s.ns.name";
+    const AUDIT: &str = "ka.target.namespace";
+    if let Some(f) = fields {
+        if f.contains_key(SYSCALL) || f.contains_key(AUDIT) {
+            let keys: [&str; 2] = if source == Some("k8s_audit") {
+                [AUDIT, SYSCALL]
+            } else {
+                [SYSCALL, AUDIT]
+            };
+            return keys
+                .iter()
+                .find_map(|k| f.get(*k).and_then(Value::as_str))
+                .filter(|v| !v.is_empty() && *v != "<NA>")
+                .map(str::to_string);
+        }
+    }
+    // `output_fields` switched off (or without Kubernetes fields): fall back to the output text.
+    let output = output?;
+    let message: Cow<'_, [u8]> = match split_alert_time(output.as_bytes()) {
+        Some((_, rest)) => Cow::Borrowed(rest),
+        None => Cow::Borrowed(output.as_bytes()),
+    };
+    let ns_rule = rule.is_some_and(|r| NAMESPACE_OBJECT_RULES.contains(&r))
+        || NAMESPACE_OBJECT_MESSAGES.iter().any(|m| {
+            let body = message
+                .iter()
+                .position(|&b| b == b' ')
+                .map(|i| &message[i + 1..])
+                .unwrap_or(&message);
+            body.starts_with(m.as_bytes())
+        });
+    text_namespace(&message, ns_rule)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_match_exactly_and_take_the_last() {
+        assert_eq!(
+            text_namespace(b"x k8s_ns_name=shadow-abc123", false).as_deref(),
+            Some("shadow-abc123")
+        );
+        assert_eq!(
+            text_namespace(b"(a=1 k8s_ns=shadow-abc123)", false).as_deref(),
+            Some("shadow-abc123")
+        );
+        assert_eq!(
+            text_namespace(b"k8s.ns=shadow-abc1234 k8s.pod=x", false).as_deref(),
+            Some("shadow-abc1234")
+        );
+        assert_eq!(
+            text_namespace(
+                b"command=echo k8s_ns_name=evil k8s_ns_name=shadow-abc123",
+                false
+            )
+            .as_deref(),
+            Some("shadow-abc123")
+        );
+        assert_eq!(text_namespace(b"command=x k8s_ns_name=<NA>", false), None);
+        assert_eq!(
+            text_namespace(b"command=x ns=a k8s_ns_name=<NA>", false),
+            None
+        );
+        assert_eq!(
+            text_namespace(b"(user=a ns=shadow-abc123 resource=secrets)", false).as_deref(),
+            Some("shadow-abc123")
+        );
+        assert_eq!(
+            text_namespace(b"(user=a ns=shadow-abc123 resource=namespaces)", true),
+            None
+        );
+        assert_eq!(text_namespace(b"xk8s_ns=shadow-abc123", false), None);
+        assert_eq!(text_namespace(b"namespace=shadow-abc123", false), None);
+    }
+
+    #[test]
+    fn json_envelopes() {
+        let l = br#"{"hostname":"h","output":"10:30:00.000000000: Warning x | k8s_ns_name=shadow-abc123","output_fields":{"evt.time":1705314600000000000,"k8s.ns.name":"shadow-abc123"},"priority":"Warning","rule":"R","source":"syscall","tags":["a"],"time":"2024-01-15T10:30:00.000000000Z"}"#;
+        let e = parse_json(l).expect("alert");
+        assert_eq!(e.priority, Some(Priority::Warning));
+        assert_eq!(e.namespace.as_deref(), Some("shadow-abc123"));
+        assert_eq!(
+            e.time.map(|t| t.to_rfc3339()),
+            Some("2024-01-15T10:30:00+00:00".into())
+        );
+        assert!(!e.internal);
+        // output_fields switched off: fall back to the output text.
+        let l = br#"{"output":"10:40:56.781502244: Notice U | k8s_ns_name=shadow-abc123","priority":"Notice","rule":"C","source":"syscall","time":"2024-01-15T10:40:56.781502244Z"}"#;
+        assert_eq!(
+            parse_json(l).and_then(|e| e.namespace).as_deref(),
+            Some("shadow-abc123")
+        );
+        // k8s audit source.
+        let l = br#"{"output":"x","output_fields":{"ka.target.namespace":"ns1"},"priority":"Error","rule":"K","source":"k8s_audit","time":"2024-01-15T10:40:56Z"}"#;
+        assert_eq!(
+            parse_json(l).and_then(|e| e.namespace).as_deref(),
+            Some("ns1")
+        );
+        // null namespace.
+        let l = br#"{"output":"x","output_fields":{"k8s.ns.name":null},"priority":"Alert","rule":"K","source":"syscall","time":"2024-01-15T10:40:56Z"}"#;
+        assert_eq!(parse_json(l).and_then(|e| e.namespace), None);
+        // internal
+        let l = br#"{"output":"Falco internal: syscall event drop. 1 system calls dropped","output_fields":{},"priority":"Debug","rule":"Falco internal: syscall event drop","source":"internal","time":"2024-01-15T10:40:56Z"}"#;
+        let e = parse_json(l).expect("internal");
+        assert!(e.internal && e.is_syscall_drop());
+        // not Falco, malformed
+        assert!(parse_json(br#"{"a":1}"#).is_none());
+        assert!(parse_json(br#"{"priority":"Warning","rule":"x",}"#).is_none());
+        assert!(parse_json(b"[1,2]").is_none());
+        // unknown priority is kept
+        let l = br#"{"output":"x","output_fields":{"k8s.ns.name":"n"},"priority":"Severe","rule":"K","time":"2024-01-15T10:40:56Z"}"#;
+        let e = parse_json(l).expect("unknown priority");
+        assert_eq!((e.priority, e.priority_text.as_str()), (None, "Severe"));
+        // wrong type
+        let l = br#"{"output":"x","output_fields":{"k8s.ns.name":"n"},"priority":7,"rule":"K","time":"2024-01-15T10:40:56Z"}"#;
+        assert_eq!(parse_json(l).map(|e| e.priority_text), Some("7".into()));
+    }
+
+    #[test]
+    fn invalid_utf8_inside_json_keeps_the_event() {
+        let mut l = br#"{"output":"x "#.to_vec();
+        l.extend_from_slice(&[0xff, 0xfe]);
+        l.extend_from_slice(br#"","output_fields":{"k8s.ns.name":"n"},"priority":"Critical","rule":"K","time":"2024-01-15T10:40:56Z"}"#);
+        assert_eq!(
+            parse_json(&l).and_then(|e| e.namespace).as_deref(),
+            Some("n")
+        );
+    }
+
+    #[test]
+    fn injected_kubelet_timestamp_is_repaired() {
+        let pad = "a".repeat(RUNTIME_SPLIT);
+        let l = format!(
+            r#"{{"output":"{pad}","output_fields":{{"k8s.ns.name"2024-01-15T10:30:00.000731000Z :"n"}},"priority":"Critical","rule":"K","time":"2024-01-15T10:40:56Z"}}"#
+        );
+        let e = parse_json(l.as_bytes()).expect("repaired");
+        assert_eq!(e.namespace.as_deref(), Some("n"));
+    }
+
+    #[test]
+    fn text_records() {
+        let (_, e) = parse_text(b"10:30:00.000000000: Warning Log files were tampered | file=x k8s_ns_name=shadow-abc123").expect("text");
+        assert_eq!(e.priority, Some(Priority::Warning));
+        assert_eq!(e.rule.as_deref(), Some("Log files were tampered"));
+        assert_eq!(e.namespace.as_deref(), Some("shadow-abc123"));
+        let (_, e) = parse_text(b"10:36:47.113820936: Debug Falco internal: syscall event drop. 1874 (n_drops=\"1874\")").expect("internal");
+        assert!(e.internal && e.is_syscall_drop());
+        let (_, e) = parse_text(b"10:39:05.330581127: Warning Disallowed namespace created (user=m ns=shadow-abc123 resource=namespaces)").expect("ns rule");
+        assert_eq!(e.namespace, None);
+        let (_, e) = parse_text(b"10:50:31.447210983: Warning Sensitive | command=sh -c cat\necho done k8s_ns_name=shadow-abc123").expect("multi");
+        assert_eq!(e.namespace.as_deref(), Some("shadow-abc123"));
+    }
+}

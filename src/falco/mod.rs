@@ -1,0 +1,14 @@
+//! Falco's output as it appears in a pod log: priorities, time stamps, JSON and text records.
+//!
+//! Nothing here knows about namespaces to look for or windows: that is `verdict`'s job. The
+//! decoder asks its [`EventSink`] whether raw bytes are worth parsing, so the filter can skip most
+//! lines without parsing them.
+
+pub mod decoder;
+pub mod event;
+pub mod priority;
+pub mod time;
+
+pub use decoder::{DecodeStats, Decoder, EventSink, DEFAULT_MAX_LINE};
+pub use event::{Event, Format};
+pub use priority::{Priority, UnknownPriority};

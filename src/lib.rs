@@ -1,0 +1,538 @@
+//! `kubectl falco-verify`: did Falco raise an alert for workloads in a namespace since a time, at
+//! or above a priority? The check is [`check_falco_alerts`]; the binary is one client of it.
+//!
+//! Data flows one way: [`cli`] (flags) -> [`cluster`] (pods, log streams) -> [`falco`] (records)
+//! -> [`verdict`] (filter, counts, outcome) -> [`render`] (text, JSON).
+
+pub mod cli;
+pub mod cluster;
+pub mod falco;
+pub mod render;
+pub mod verdict;
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
+
+use cluster::{Cluster, ClusterError, LogRequest, Target};
+use falco::{DecodeStats, Decoder, Priority};
+use verdict::{AlertFilter, CheckResult, Echo, Findings, LogOrigin, PodReport, Tally, Window};
+
+/// Where Falco's output is read from.
+#[derive(Debug, Clone)]
+pub enum Input {
+    /// The Falco pods of a cluster.
+    Cluster(Target),
+    /// Files of Falco output (`-` is standard input), e.g. saved `kubectl logs --timestamps`.
+    Files(Vec<PathBuf>),
+}
+
+/// Everything a check needs. [`CheckOptions::new`] gives the documented defaults.
+#[derive(Debug, Clone)]
+pub struct CheckOptions {
+    /// The namespace whose workloads' alerts count (exact match).
+    pub namespace: String,
+    pub window: Window,
+    /// Lowest priority that blocks.
+    pub threshold: Priority,
+    pub falco_namespace: String,
+    /// `None`: `app=falco`, falling back to the Helm chart's `app.kubernetes.io/name=falco`.
+    pub selector: Option<String>,
+    pub container: Option<String>,
+    /// Deadline for all cluster work.
+    pub timeout: Duration,
+    pub fail_closed: bool,
+    /// `false` (AEGIS_SECURITY__FALCO_ENABLED=false): skip without touching the cluster.
+    pub enabled: bool,
+    pub input: Input,
+    /// Falco pods read at the same time.
+    pub max_concurrency: usize,
+    /// Alerts listed in the result (all are counted).
+    pub max_alerts: usize,
+    /// Longest log line kept; longer lines are counted and skipped.
+    pub max_line: usize,
+    /// Only the Falco pods on nodes where the namespace's pods run (plus k8saudit ones).
+    pub nodes_of_namespace: bool,
+    /// Reference "now" for `since_minutes`.
+    pub now: DateTime<Utc>,
+}
+
+impl CheckOptions {
+    pub fn new(namespace: &str, since: DateTime<Utc>) -> Self {
+        CheckOptions {
+            namespace: namespace.to_string(),
+            window: Window {
+                start: since,
+                end: None,
+            },
+            threshold: Priority::Warning,
+            falco_namespace: "falco".to_string(),
+            selector: None,
+            container: None,
+            timeout: Duration::from_secs(30),
+            fail_closed: false,
+            enabled: true,
+            input: Input::Cluster(Target::default()),
+            max_concurrency: 16,
+            max_alerts: 1000,
+            max_line: falco::DEFAULT_MAX_LINE,
+            nodes_of_namespace: false,
+            now: Utc::now(),
+        }
+    }
+
+    fn echo(&self, selector_used: String) -> Echo {
+        Echo {
+            namespace: self.namespace.clone(),
+            falco_namespace: self.falco_namespace.clone(),
+            label_selector: selector_used,
+            window: self.window,
+            since_minutes: verdict::minutes_since(self.window.start, self.now),
+            threshold: self.threshold,
+            fail_closed: self.fail_closed,
+        }
+    }
+}
+
+/// Runs the check. Never fails: every problem ends in the result's verdict and reason.
+pub async fn check_falco_alerts(opts: &CheckOptions) -> CheckResult {
+    let filter = Arc::new(AlertFilter::new(
+        &opts.namespace,
+        opts.window,
+        opts.threshold,
+    ));
+    let empty = || Tally::new(filter.clone(), LogOrigin::default(), opts.max_alerts);
+    let default_selector = opts
+        .selector
+        .clone()
+        .unwrap_or_else(|| cluster::DEFAULT_SELECTOR.to_string());
+    if !opts.enabled {
+        let findings = Findings {
+            tally: empty(),
+            pods: vec![],
+            raw_lines: 0,
+            parsed_records: 0,
+            skipped: Some(
+                "disabled: AEGIS_SECURITY__FALCO_ENABLED=false; unset it to run the Falco check"
+                    .to_string(),
+            ),
+            warnings: vec![],
+        };
+        return verdict::conclude(opts.echo(default_selector), findings);
+    }
+    match &opts.input {
+        Input::Files(paths) => {
+            let findings = read_files(paths, &filter, opts).await;
+            verdict::conclude(opts.echo(default_selector), findings)
+        }
+        Input::Cluster(target) => {
+            let (selector, findings) = read_cluster(target, &filter, opts).await;
+            verdict::conclude(opts.echo(selector), findings)
+        }
+    }
+}
+
+/// Decodes a byte source fully; used for files and stdin.
+fn decode_reader(
+    mut reader: impl Read,
+    tally: Tally,
+    max_line: usize,
+    reference: DateTime<Utc>,
+) -> std::io::Result<(Tally, DecodeStats, u64)> {
+    let mut decoder = Decoder::with_max_line(tally, max_line);
+    decoder.set_reference(reference);
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut bytes = 0u64;
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        bytes += n as u64;
+        decoder.feed(&buf[..n]);
+    }
+    let (tally, stats) = decoder.finish();
+    Ok((tally, stats, bytes))
+}
+
+async fn read_files(paths: &[PathBuf], filter: &Arc<AlertFilter>, opts: &CheckOptions) -> Findings {
+    let mut total = Tally::new(filter.clone(), LogOrigin::default(), opts.max_alerts);
+    let mut findings_pods = Vec::new();
+    let mut warnings = Vec::new();
+    let (mut raw, mut parsed) = (0, 0);
+    let mut handles = Vec::new();
+    for path in paths {
+        let origin = LogOrigin {
+            pod: Some(path.display().to_string()),
+            node: None,
+            container: None,
+        };
+        let tally = Tally::new(filter.clone(), origin, opts.max_alerts);
+        let path = path.clone();
+        let (max_line, reference) = (opts.max_line, opts.window.start);
+        // Files are read on blocking threads, side by side.
+        handles.push((
+            path.clone(),
+            tokio::task::spawn_blocking(move || {
+                if path.as_os_str() == "-" {
+                    decode_reader(std::io::stdin().lock(), tally, max_line, reference)
+                } else {
+                    std::fs::File::open(&path)
+                        .and_then(|f| decode_reader(f, tally, max_line, reference))
+                }
+            }),
+        ));
+    }
+    for (path, handle) in handles {
+        let name = if path.as_os_str() == "-" {
+            "(stdin)".to_string()
+        } else {
+            path.display().to_string()
+        };
+        let mut report = PodReport {
+            name: name.clone(),
+            ..PodReport::default()
+        };
+        match handle.await {
+            Ok(Ok((tally, stats, bytes))) => {
+                report.lines_read = stats.lines;
+                report.bytes_read = bytes;
+                raw += stats.lines;
+                parsed += stats.parsed;
+                note_stats(&name, &stats, &mut report, &mut warnings);
+                total.merge(tally);
+            }
+            Ok(Err(e)) => report.error = Some(format!("cannot read {name}: {e}")),
+            Err(e) => report.error = Some(format!("reading {name} failed: {e}")),
+        }
+        findings_pods.push(report);
+    }
+    Findings {
+        tally: total,
+        pods: findings_pods,
+        raw_lines: raw,
+        parsed_records: parsed,
+        skipped: None,
+        warnings,
+    }
+}
+
+/// Turns decoder statistics into warnings, and into a coverage error when a skipped line may
+/// have been an alert for the namespace.
+fn note_stats(name: &str, stats: &DecodeStats, report: &mut PodReport, warnings: &mut Vec<String>) {
+    if stats.oversized > 0 {
+        warnings.push(format!(
+            "{name}: {} line(s) longer than the line limit were skipped (raise --max-line-bytes)",
+            stats.oversized
+        ));
+        if stats.oversized_wanted > 0 && report.error.is_none() {
+            report.error = Some(format!(
+                "{} over-long line(s) mention the namespace and could not be parsed (raise --max-line-bytes)",
+                stats.oversized_wanted
+            ));
+        }
+    }
+    if stats.malformed > 0 {
+        warnings.push(format!(
+            "{name}: {} JSON line(s) were not Falco records and were ignored",
+            stats.malformed
+        ));
+    }
+}
+
+/// What one Falco pod's reading produced.
+struct PodRead {
+    tally: Tally,
+    report: PodReport,
+    parsed: u64,
+    warnings: Vec<String>,
+}
+
+async fn read_cluster(
+    target: &Target,
+    filter: &Arc<AlertFilter>,
+    opts: &CheckOptions,
+) -> (String, Findings) {
+    let deadline = Instant::now() + opts.timeout;
+    let empty = || Tally::new(filter.clone(), LogOrigin::default(), opts.max_alerts);
+    let skipped = |selector: String, why: String, warnings: Vec<String>| {
+        (
+            selector,
+            Findings {
+                tally: empty(),
+                pods: vec![],
+                raw_lines: 0,
+                parsed_records: 0,
+                skipped: Some(why),
+                warnings,
+            },
+        )
+    };
+    let first_selector = opts
+        .selector
+        .clone()
+        .unwrap_or_else(|| cluster::DEFAULT_SELECTOR.to_string());
+    let connect_timeout = opts.timeout.min(Duration::from_secs(10));
+    let cluster =
+        match tokio::time::timeout_at(deadline, Cluster::connect(target, connect_timeout)).await {
+            Ok(Ok(c)) => c,
+            Ok(Err(e)) => return skipped(first_selector, e.to_string(), vec![]),
+            Err(_) => {
+                return skipped(
+                    first_selector,
+                    ClusterError::Deadline {
+                        doing: "loading the kubeconfig".into(),
+                    }
+                    .to_string(),
+                    vec![],
+                )
+            }
+        };
+    let mut warnings = Vec::new();
+    let ns = &opts.falco_namespace;
+    let mut selector = first_selector;
+    let mut pods = match cluster.list_pods(ns, &selector, deadline).await {
+        Ok(p) => p,
+        Err(e) => return skipped(selector, e.to_string(), warnings),
+    };
+    if pods.is_empty() && opts.selector.is_none() {
+        match cluster
+            .list_pods(ns, cluster::CHART_SELECTOR, deadline)
+            .await
+        {
+            Ok(p) if !p.is_empty() => {
+                warnings.push(format!(
+                    "no pods match {} in namespace {ns}; using the Helm chart's label {} ({} pods)",
+                    cluster::DEFAULT_SELECTOR,
+                    cluster::CHART_SELECTOR,
+                    p.len()
+                ));
+                selector = cluster::CHART_SELECTOR.to_string();
+                pods = p;
+            }
+            Ok(_) => {}
+            Err(e) => return skipped(selector, e.to_string(), warnings),
+        }
+    }
+    if pods.is_empty() {
+        let tried = if opts.selector.is_none() {
+            format!(
+                "{} or {}",
+                cluster::DEFAULT_SELECTOR,
+                cluster::CHART_SELECTOR
+            )
+        } else {
+            selector.clone()
+        };
+        let why = format!(
+            "no Falco pods: no pod in namespace {ns} matches {tried}. Is Falco installed? Check `kubectl get pods -n {ns} --show-labels`, then pass --falco-namespace / --selector"
+        );
+        return skipped(selector, why, warnings);
+    }
+    pods.sort_by_key(cluster::name_of);
+
+    let limit = Arc::new(Semaphore::new(opts.max_concurrency.max(1)));
+    let mut tasks = Vec::new();
+    for pod in pods {
+        let cluster = cluster.clone();
+        let filter = filter.clone();
+        let limit = limit.clone();
+        let opts_ns = ns.clone();
+        let container = opts.container.clone();
+        let (max_alerts, max_line, start) = (opts.max_alerts, opts.max_line, opts.window.start);
+        tasks.push(tokio::spawn(async move {
+            let _permit = limit.acquire_owned().await;
+            read_pod(
+                &cluster,
+                &opts_ns,
+                &pod,
+                container.as_deref(),
+                filter,
+                start,
+                max_alerts,
+                max_line,
+                deadline,
+            )
+            .await
+        }));
+    }
+    let mut total = empty();
+    let mut reports = Vec::new();
+    let (mut raw, mut parsed) = (0, 0);
+    for t in tasks {
+        match t.await {
+            Ok(r) => {
+                raw += r.report.lines_read;
+                parsed += r.parsed;
+                total.merge(r.tally);
+                warnings.extend(r.warnings);
+                reports.push(r.report);
+            }
+            Err(e) => warnings.push(format!("a pod reader failed: {e}")),
+        }
+    }
+    (
+        selector,
+        Findings {
+            tally: total,
+            pods: reports,
+            raw_lines: raw,
+            parsed_records: parsed,
+            skipped: None,
+            warnings,
+        },
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn read_pod(
+    cluster: &Cluster,
+    ns: &str,
+    pod: &k8s_openapi::api::core::v1::Pod,
+    container: Option<&str>,
+    filter: Arc<AlertFilter>,
+    start: DateTime<Utc>,
+    max_alerts: usize,
+    max_line: usize,
+    deadline: Instant,
+) -> PodRead {
+    let name = cluster::name_of(pod);
+    let node = cluster::node_of(pod);
+    let mut report = PodReport {
+        name: name.clone(),
+        node: node.clone(),
+        ..PodReport::default()
+    };
+    let mut warnings = Vec::new();
+    let container = match cluster::choose_container(pod, container) {
+        Ok(c) => c,
+        Err(why) => {
+            report.error = Some(format!("pod {name} {why}"));
+            let tally = Tally::new(
+                filter,
+                LogOrigin {
+                    pod: Some(name),
+                    node,
+                    container: None,
+                },
+                max_alerts,
+            );
+            return PodRead {
+                tally,
+                report,
+                parsed: 0,
+                warnings,
+            };
+        }
+    };
+    report.container = Some(container.clone());
+    let origin = LogOrigin {
+        pod: Some(name.clone()),
+        node,
+        container: Some(container.clone()),
+    };
+    let cov = cluster::coverage(pod, &container, start);
+    let mut errors: Vec<String> = cov.gap.iter().cloned().collect();
+    let mut total = Tally::new(filter.clone(), origin.clone(), max_alerts);
+    let mut parsed = 0;
+    let mut instances = vec![false];
+    if cov.read_previous {
+        instances.insert(0, true);
+        report.previous_read = true;
+    }
+    for previous in instances {
+        let request = LogRequest {
+            container: container.clone(),
+            previous,
+            since: Some(start),
+            limit_bytes: None,
+        };
+        let mut decoder = Decoder::with_max_line(
+            Tally::new(filter.clone(), origin.clone(), max_alerts),
+            max_line,
+        );
+        let (bytes, outcome) = cluster
+            .stream_log(ns, &name, &request, deadline, &mut |chunk| {
+                decoder.feed(chunk)
+            })
+            .await;
+        let (tally, stats) = decoder.finish();
+        report.bytes_read += bytes;
+        report.lines_read += stats.lines;
+        parsed += stats.parsed;
+        note_stats(&name, &stats, &mut report, &mut warnings);
+        total.merge(tally);
+        let which = if previous { "previous instance" } else { "log" };
+        if let Err(e) = outcome {
+            errors.push(format!("{which}: {e}"));
+            continue;
+        }
+        // A log that begins after the window start while the container ran before it: the
+        // kubelet may have rotated the older part away. The head of the current file tells.
+        let began_late = stats
+            .first_line_time
+            .is_some_and(|t| t > start + chrono::Duration::seconds(1));
+        let ran_before = cov.running_since.is_some_and(|t| t < start);
+        if !previous && began_late && ran_before {
+            if let Some(gap) = rotated_gap(cluster, ns, &name, &container, start, deadline).await {
+                errors.push(gap);
+            }
+        }
+    }
+    if let Some(e) = report.error.take() {
+        errors.push(e);
+    }
+    if !errors.is_empty() {
+        report.error = Some(errors.join("; "));
+    }
+    PodRead {
+        tally: total,
+        report,
+        parsed,
+        warnings,
+    }
+}
+
+/// Reads the first line of the current log file; if it is later than the window start, the
+/// part between was rotated away (the API serves only the current file).
+async fn rotated_gap(
+    cluster: &Cluster,
+    ns: &str,
+    pod: &str,
+    container: &str,
+    start: DateTime<Utc>,
+    deadline: Instant,
+) -> Option<String> {
+    let request = LogRequest {
+        container: container.to_string(),
+        previous: false,
+        since: None,
+        limit_bytes: Some(4096),
+    };
+    let mut head = Vec::new();
+    let (_, outcome) = cluster
+        .stream_log(ns, pod, &request, deadline, &mut |chunk| {
+            if head.len() < 8192 {
+                head.extend_from_slice(chunk);
+            }
+        })
+        .await;
+    if let Err(e) = outcome {
+        return Some(format!("could not check for log rotation: {e}"));
+    }
+    let first = falco::time::split_kubelet_prefix(&head).map(|(t, _)| t)?;
+    (first > start).then(|| {
+        format!(
+            "the current log file begins at {} but the window starts at {}: the kubelet rotated the older part away, alerts in between cannot be read",
+            first.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            start.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        )
+    })
+}
