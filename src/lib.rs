@@ -6,6 +6,7 @@
 
 pub mod cli;
 pub mod cluster;
+pub mod completion;
 pub mod falco;
 pub mod render;
 pub mod verdict;
@@ -95,6 +96,10 @@ impl CheckOptions {
             since_minutes: verdict::minutes_since(self.window.start, self.now),
             threshold: self.threshold,
             fail_closed: self.fail_closed,
+            input: match self.input {
+                Input::Cluster(_) => "cluster",
+                Input::Files(_) => "logs",
+            },
         }
     }
 }
@@ -121,6 +126,7 @@ pub async fn check_falco_alerts(opts: &CheckOptions) -> CheckResult {
                 "disabled: AEGIS_SECURITY__FALCO_ENABLED=false; unset it to run the Falco check"
                     .to_string(),
             ),
+            disabled: true,
             warnings: vec![],
         };
         return verdict::conclude(opts.echo(default_selector), findings);
@@ -220,6 +226,7 @@ async fn read_files(paths: &[PathBuf], filter: &Arc<AlertFilter>, opts: &CheckOp
         raw_lines: raw,
         parsed_records: parsed,
         skipped: None,
+        disabled: false,
         warnings,
     }
 }
@@ -271,6 +278,7 @@ async fn read_cluster(
                 raw_lines: 0,
                 parsed_records: 0,
                 skipped: Some(why),
+                disabled: false,
                 warnings,
             },
         )
@@ -386,6 +394,7 @@ async fn read_cluster(
             raw_lines: raw,
             parsed_records: parsed,
             skipped: None,
+            disabled: false,
             warnings,
         },
     )
@@ -481,7 +490,10 @@ async fn read_pod(
             .is_some_and(|t| t > start + chrono::Duration::seconds(1));
         let ran_before = cov.running_since.is_some_and(|t| t < start);
         if !previous && began_late && ran_before {
-            if let Some(gap) = rotated_gap(cluster, ns, &name, &container, start, deadline).await {
+            let since = cov.running_since.unwrap_or(start);
+            if let Some(gap) =
+                rotated_gap(cluster, ns, &name, &container, start, since, deadline).await
+            {
                 errors.push(gap);
             }
         }
@@ -500,14 +512,16 @@ async fn read_pod(
     }
 }
 
-/// Reads the first line of the current log file; if it is later than the window start, the
-/// part between was rotated away (the API serves only the current file).
+/// Reads the first line of the current log file. Falco prints its banner as it starts, so a file
+/// that begins well after the container started, and after the window start, lost its older
+/// part to rotation (the API serves only the current file).
 async fn rotated_gap(
     cluster: &Cluster,
     ns: &str,
     pod: &str,
     container: &str,
     start: DateTime<Utc>,
+    running_since: DateTime<Utc>,
     deadline: Instant,
 ) -> Option<String> {
     let request = LogRequest {
@@ -528,7 +542,8 @@ async fn rotated_gap(
         return Some(format!("could not check for log rotation: {e}"));
     }
     let first = falco::time::split_kubelet_prefix(&head).map(|(t, _)| t)?;
-    (first > start).then(|| {
+    let banner_slack = chrono::Duration::seconds(60);
+    (first > start && first > running_since + banner_slack).then(|| {
         format!(
             "the current log file begins at {} but the window starts at {}: the kubelet rotated the older part away, alerts in between cannot be read",
             first.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),

@@ -74,17 +74,23 @@ fn verdict_word(v: Verdict, color: bool) -> String {
 pub fn text(r: &CheckResult, style: Style) -> String {
     let mut o = String::new();
     let read = r.pods.iter().filter(|p| p.error.is_none()).count();
+    let sources = if r.input == "logs" {
+        format!("{read}/{} log file(s) read", r.pods.len())
+    } else {
+        format!(
+            "{read}/{} Falco pod(s) read ({} in {})",
+            r.pods.len(),
+            neutralize(&r.label_selector),
+            neutralize(&r.falco_namespace)
+        )
+    };
     let _ = writeln!(
         o,
-        "Falco alerts for namespace {} since {} ({} min), threshold {}, {}/{} Falco pod(s) read ({} in {})",
+        "Falco alerts for namespace {} since {} ({} min), threshold {}, {sources}",
         neutralize(&r.namespace_filter),
         r.since_timestamp,
         r.since_minutes,
         r.severity_threshold,
-        read,
-        r.pods.len(),
-        neutralize(&r.label_selector),
-        neutralize(&r.falco_namespace),
     );
     if r.verdict != Verdict::Skipped {
         o.push('\n');
@@ -125,6 +131,14 @@ pub fn text(r: &CheckResult, style: Style) -> String {
                     r.alerts_omitted
                 );
             }
+        }
+        if r.outside_window_count > 0 {
+            let _ = writeln!(
+                o,
+                "\n{} alert(s) for {} fall before the window start and were not counted (see --since / --since-time)",
+                r.outside_window_count,
+                neutralize(&r.namespace_filter)
+            );
         }
         if style.wide || r.pods.iter().any(|p| p.error.is_some()) {
             let _ = writeln!(o, "\nFalco pods:");

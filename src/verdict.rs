@@ -345,6 +345,10 @@ pub struct CheckResult {
     pub syscall_drops: u64,
     /// Records that passed the byte prefilter and were parsed fully.
     pub parsed_records: u64,
+    /// Alerts for the namespace that fell outside the window (ignored).
+    pub outside_window_count: u64,
+    /// `"cluster"` or `"logs"`.
+    pub input: &'static str,
     #[serde(skip)]
     pub warnings: Vec<String>,
 }
@@ -358,6 +362,8 @@ pub struct Findings {
     pub parsed_records: u64,
     /// Why nothing at all could be read, when so.
     pub skipped: Option<String>,
+    /// Switched off by configuration: skipped, but never a "could not verify".
+    pub disabled: bool,
     pub warnings: Vec<String>,
 }
 
@@ -371,6 +377,8 @@ pub struct Echo {
     pub since_minutes: u64,
     pub threshold: Priority,
     pub fail_closed: bool,
+    /// `"cluster"` or `"logs"` (files given with `--logs`).
+    pub input: &'static str,
 }
 
 /// Works out the verdict, the reason and the exit code.
@@ -381,6 +389,7 @@ pub fn conclude(echo: Echo, f: Findings) -> CheckResult {
         raw_lines,
         parsed_records,
         skipped,
+        disabled,
         mut warnings,
     } = f;
     let failed_pods: Vec<&PodReport> = pods.iter().filter(|p| p.error.is_some()).collect();
@@ -434,9 +443,11 @@ pub fn conclude(echo: Echo, f: Findings) -> CheckResult {
     let exit_code = match verdict {
         Verdict::Passed => exit::PASSED,
         Verdict::Blocked => exit::BLOCKED,
+        Verdict::Skipped if disabled => exit::PASSED,
         Verdict::Skipped | Verdict::Incomplete if echo.fail_closed => exit::NOT_VERIFIED,
         Verdict::Skipped | Verdict::Incomplete => exit::PASSED,
     };
+    let outside = tally.outside_window;
     let (alerts, alerts_omitted) = tally.alerts.into_sorted();
     CheckResult {
         tool: "falco",
@@ -466,6 +477,8 @@ pub fn conclude(echo: Echo, f: Findings) -> CheckResult {
         alerts_omitted,
         syscall_drops: tally.syscall_drops,
         parsed_records,
+        outside_window_count: outside,
+        input: echo.input,
         warnings,
     }
 }

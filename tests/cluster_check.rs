@@ -1,0 +1,746 @@
+//! The core check end to end: the built binary, a real kubeconfig, real TLS, the fake API server.
+
+mod common;
+mod support;
+
+use common::*;
+use support::*;
+
+/// A Falco pod whose log starts with the banner Falco prints as it starts, then `lines`.
+fn falco_pod(
+    name: &str,
+    node: &str,
+    lines: Vec<(chrono::DateTime<chrono::Utc>, String)>,
+) -> FakePod {
+    let mut all = vec![(
+        falco_started_at(),
+        "Mon Jan 15 09:59:58 2024: Falco version: 0.42.1 (x86_64)".to_string(),
+    )];
+    all.extend(lines);
+    FakePod::falco(name, node, LogSource::lines(all))
+}
+
+fn one_alert_pod(time: &str, priority: &str, ns: Option<&str>) -> FakePod {
+    falco_pod(
+        "falco-a",
+        "node-0",
+        vec![(
+            kubelet(time),
+            alert(time, priority, "Terminal shell in container", ns),
+        )],
+    )
+}
+
+struct Env {
+    server: FakeApiServer,
+    _dir: tempfile::TempDir,
+    kubeconfig: String,
+}
+
+fn env_with(cluster: FakeCluster) -> Env {
+    let server = FakeApiServer::start(cluster);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kubeconfig = server.write_kubeconfig(dir.path()).display().to_string();
+    Env {
+        server,
+        _dir: dir,
+        kubeconfig,
+    }
+}
+
+impl Env {
+    fn check(&self, extra: &[&str]) -> Run {
+        let mut args = vec![
+            NS,
+            "--since-time",
+            WINDOW,
+            "--kubeconfig",
+            &self.kubeconfig,
+            "-o",
+            "json",
+            "--timeout",
+            "10s",
+        ];
+        args.extend_from_slice(extra);
+        run(&args, &[], None)
+    }
+}
+
+#[test]
+fn clean_pass_reads_every_pod_with_a_container_and_since_time() {
+    let t = "2024-01-15T10:31:00.000000000Z";
+    let e = env_with(FakeCluster::new(vec![
+        falco_pod(
+            "falco-a",
+            "node-0",
+            vec![(kubelet(t), alert(t, "Critical", "R", Some("default")))],
+        ),
+        falco_pod(
+            "falco-b",
+            "node-1",
+            vec![(kubelet(t), alert(t, "Notice", "R", Some("kube-system")))],
+        ),
+    ]));
+    let r = e.check(&[]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let j = r.json();
+    assert_eq!(j["passed"], true);
+    assert_eq!(j["skipped"], false);
+    assert_eq!(j["verdict"], "passed");
+    assert_eq!(j["alert_count"], 0);
+    assert_eq!(j["tool"], "falco");
+    assert_eq!(j["namespace_filter"], NS);
+    assert_eq!(j["falco_namespace"], "falco");
+    assert_eq!(j["label_selector"], "app=falco");
+    assert_eq!(j["since_timestamp"], "2024-01-15T10:30:00Z");
+    assert_eq!(j["severity_threshold"], "WARNING");
+    assert_eq!(j["raw_lines_count"], 2);
+    assert_eq!(j["pods"].as_array().map(Vec::len), Some(2));
+    assert_eq!(j["pods"][0]["container"], "falco");
+    for key in [
+        "emergency",
+        "alert",
+        "critical",
+        "error",
+        "warning",
+        "notice",
+        "informational",
+        "debug",
+        "other",
+    ] {
+        assert_eq!(j["summary"][key], 0, "{key}");
+    }
+    for pod in ["falco-a", "falco-b"] {
+        // The window read; a log that begins after the window start is followed by a small
+        // read of the file's head (limitBytes, no sinceTime) to tell quiet from rotated.
+        let logs: Vec<_> = e
+            .server
+            .log_requests(pod)
+            .into_iter()
+            .filter(|r| r.param("limitBytes").is_none())
+            .collect();
+        assert_eq!(logs.len(), 1, "{pod}: {logs:?}");
+        assert_eq!(logs[0].param("container"), Some("falco"));
+        assert_eq!(logs[0].param("sinceTime"), Some("2024-01-15T10:30:00Z"));
+        assert_eq!(logs[0].param("timestamps"), Some("true"));
+        assert_eq!(logs[0].param("tailLines"), None);
+    }
+}
+
+#[test]
+fn every_level_blocks_at_and_passes_below_the_threshold() {
+    let levels = [
+        "Emergency",
+        "Alert",
+        "Critical",
+        "Error",
+        "Warning",
+        "Notice",
+        "Informational",
+        "Debug",
+    ];
+    let t = "2024-01-15T10:31:00.000000000Z";
+    for (i, level) in levels.iter().enumerate() {
+        let e = env_with(FakeCluster::new(vec![one_alert_pod(t, level, Some(NS))]));
+        // At the threshold: blocked.
+        let r = e.check(&["--severity", &level.to_lowercase()]);
+        assert_eq!(r.code, 1, "{level} at threshold: {r:?}");
+        let j = r.json();
+        assert_eq!(j["passed"], false);
+        assert_eq!(j["blocking_count"], 1);
+        assert_eq!(j["summary"][level.to_lowercase()], 1);
+        assert_eq!(j["alerts"][0]["priority"], *level);
+        // One level more severe than the alert: passes, still counted.
+        if i > 0 {
+            let r = e.check(&["-s", &levels[i - 1].to_uppercase()]);
+            assert_eq!(r.code, 0, "{level} below {}: {r:?}", levels[i - 1]);
+            assert_eq!(r.json()["alert_count"], 1);
+            assert_eq!(r.json()["blocking_count"], 0);
+        }
+    }
+}
+
+#[test]
+fn prefix_trap_other_namespaces_and_host_events_do_not_count() {
+    let t = "2024-01-15T10:31:00.000000000Z";
+    let lines = vec![
+        (
+            kubelet(t),
+            alert(t, "Emergency", "R", Some("shadow-abc1234")),
+        ),
+        (kubelet(t), alert(t, "Emergency", "R", Some("shadow-abc12"))),
+        (kubelet(t), alert(t, "Emergency", "R", None)),
+        (
+            kubelet(t),
+            alert(
+                t,
+                "Emergency",
+                "kubectl -n shadow-abc123 exec",
+                Some("default"),
+            ),
+        ),
+    ];
+    let e = env_with(FakeCluster::new(vec![falco_pod(
+        "falco-a", "node-0", lines,
+    )]));
+    let r = e.check(&["-s", "debug"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.json()["alert_count"], 0);
+}
+
+#[test]
+fn k8saudit_alerts_count_by_target_namespace() {
+    let t = "2024-01-15T10:44:48.390127765Z";
+    let e = env_with(FakeCluster::new(vec![falco_pod(
+        "falco-a",
+        "node-0",
+        vec![
+            (kubelet(t), audit_alert(t, "Error", NS)),
+            (kubelet(t), audit_alert(t, "Error", "other")),
+        ],
+    )]));
+    let r = e.check(&["-s", "error"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    let j = r.json();
+    assert_eq!(j["alert_count"], 1);
+    assert_eq!(j["alerts"][0]["source"], "k8s_audit");
+    assert_eq!(j["alerts"][0]["output_fields"]["ka.target.namespace"], NS);
+}
+
+#[test]
+fn out_of_window_alerts_the_server_still_returns_are_ignored() {
+    // The API's sinceTime has second precision and uses the kubelet's time: a line written at
+    // 10:30:00.0007 carries an event of 10:29:59.999999999, before the window.
+    let before = "2024-01-15T10:29:59.999999999Z";
+    let e = env_with(FakeCluster::new(vec![falco_pod(
+        "falco-a",
+        "node-0",
+        vec![(kubelet(before), alert(before, "Critical", "R", Some(NS)))],
+    )]));
+    let r = e.check(&[]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let j = r.json();
+    assert_eq!(j["alert_count"], 0);
+    assert_eq!(j["outside_window_count"], 1);
+    assert_eq!(j["raw_lines_count"], 1, "the server did return the line");
+}
+
+#[test]
+fn three_pods_with_alerts_spread_are_all_counted() {
+    let mk = |name: &str, node: &str, prios: &[&str]| {
+        let lines = prios
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let t = format!("2024-01-15T10:4{i}:00.000000000Z");
+                (kubelet(&t), alert(&t, p, "R", Some(NS)))
+            })
+            .collect();
+        falco_pod(name, node, lines)
+    };
+    let e = env_with(FakeCluster::new(vec![
+        mk("falco-a", "node-0", &["Notice", "Warning"]),
+        mk("falco-b", "node-1", &["Error"]),
+        mk("falco-c", "node-2", &["Debug", "Critical", "Notice"]),
+    ]));
+    let r = e.check(&[]);
+    assert_eq!(r.code, 1, "{r:?}");
+    let j = r.json();
+    assert_eq!(j["alert_count"], 6);
+    assert_eq!(j["blocking_count"], 3);
+    assert_eq!(j["summary"]["notice"], 2);
+    let pods: Vec<&str> = j["alerts"]
+        .as_array()
+        .expect("alerts")
+        .iter()
+        .filter_map(|a| a["pod"].as_str())
+        .collect();
+    for p in ["falco-a", "falco-b", "falco-c"] {
+        assert!(pods.contains(&p), "{p} in {pods:?}");
+    }
+}
+
+#[test]
+fn container_choice_uses_annotation_or_only_container_and_flag() {
+    let t = "2024-01-15T10:31:00.000000000Z";
+    let line = vec![(kubelet(t), alert(t, "Critical", "R", Some(NS)))];
+    let annotated = FakePod::new("falco-x", "falco")
+        .with_label("app", "falco")
+        .with_node("node-0")
+        .with_annotation("kubectl.kubernetes.io/default-container", "engine")
+        .with_containers(vec![
+            FakeContainer::running("sidecar", falco_started_at(), LogSource::empty()),
+            FakeContainer::running("engine", falco_started_at(), LogSource::lines(line.clone())),
+        ]);
+    let e = env_with(FakeCluster::new(vec![annotated]));
+    let r = e.check(&[]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert_eq!(
+        e.server.log_requests("falco-x")[0].param("container"),
+        Some("engine")
+    );
+    // --container wins; a name the pod lacks is reported for that pod.
+    let r = e.check(&["-c", "sidecar"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let r = e.check(&["-c", "nope", "--fail-closed"]);
+    assert_eq!(r.code, 3, "{r:?}");
+    assert!(r.json()["pods"][0]["error"]
+        .as_str()
+        .unwrap_or("")
+        .contains("nope"));
+}
+
+#[test]
+fn chart_label_fallback_is_used_and_said() {
+    let t = "2024-01-15T10:31:00.000000000Z";
+    let pod = one_alert_pod(t, "Warning", Some(NS)).with_labels([
+        ("app.kubernetes.io/name", "falco"),
+        ("app.kubernetes.io/instance", "falco"),
+    ]);
+    let e = env_with(FakeCluster::new(vec![pod]));
+    let r = e.check(&[]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert_eq!(r.json()["label_selector"], "app.kubernetes.io/name=falco");
+    assert!(r.stderr.contains("app.kubernetes.io/name=falco"), "{r:?}");
+    // An explicit selector gets no fallback.
+    let r = e.check(&["-l", "app=falco"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.json()["skipped"], true);
+}
+
+#[test]
+fn no_falco_is_skipped_fail_open_or_exit_3_fail_closed() {
+    let e = env_with(FakeCluster::new(vec![]));
+    let r = e.check(&[]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let j = r.json();
+    assert_eq!(
+        (j["skipped"].as_bool(), j["verdict"].as_str()),
+        (Some(true), Some("skipped"))
+    );
+    assert!(
+        j["reason"].as_str().unwrap_or("").contains("no Falco pods"),
+        "{j}"
+    );
+    assert!(r.stderr.contains("could NOT verify"), "{r:?}");
+    let r = e.check(&["--fail-closed"]);
+    assert_eq!(r.code, 3, "{r:?}");
+    assert_eq!(r.json()["passed"], false);
+}
+
+#[test]
+fn forbidden_pod_list_is_skipped_with_rbac_hint() {
+    let e = env_with(
+        FakeCluster::new(vec![one_alert_pod(
+            "2024-01-15T10:31:00.000000000Z",
+            "Warning",
+            Some(NS),
+        )])
+        .with_faults(Faults {
+            list_status: Some(403),
+            ..Faults::default()
+        }),
+    );
+    let r = e.check(&[]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let reason = r.json()["reason"].as_str().unwrap_or("").to_string();
+    assert!(
+        reason.contains("Grant list on pods in namespace falco"),
+        "{reason}"
+    );
+    assert_eq!(e.check(&["--fail-closed"]).code, 3);
+}
+
+#[test]
+fn forbidden_log_on_one_pod_is_incomplete_but_alerts_elsewhere_block() {
+    let t = "2024-01-15T10:31:00.000000000Z";
+    let mut faults = Faults::default();
+    faults.log_status.insert("falco-b".into(), 403);
+    let clean = |n: &str, node: &str| {
+        falco_pod(
+            n,
+            node,
+            vec![(kubelet(t), alert(t, "Critical", "R", Some("default")))],
+        )
+    };
+    let e = env_with(
+        FakeCluster::new(vec![clean("falco-a", "node-0"), clean("falco-b", "node-1")])
+            .with_faults(faults.clone()),
+    );
+    let r = e.check(&[]);
+    assert_eq!(r.code, 0, "fail-open: {r:?}");
+    let j = r.json();
+    assert_eq!(j["incomplete"], true);
+    assert_eq!(j["verdict"], "incomplete");
+    assert!(
+        j["reason"].as_str().unwrap_or("").contains("pods/log"),
+        "{j}"
+    );
+    assert_eq!(e.check(&["--fail-closed"]).code, 3);
+    // With an alert on the readable pod, the verdict is blocked whatever --fail-closed says.
+    let e = env_with(
+        FakeCluster::new(vec![
+            falco_pod(
+                "falco-a",
+                "node-0",
+                vec![(kubelet(t), alert(t, "Critical", "R", Some(NS)))],
+            ),
+            clean("falco-b", "node-1"),
+        ])
+        .with_faults(faults),
+    );
+    let r = e.check(&["--fail-closed"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert_eq!(r.json()["incomplete"], true);
+}
+
+#[test]
+fn pending_falco_pod_is_incomplete() {
+    let t = "2024-01-15T10:31:00.000000000Z";
+    let pending =
+        FakePod::falco("falco-p", None::<String>, LogSource::empty()).pending_unscheduled();
+    let e = env_with(FakeCluster::new(vec![
+        one_alert_pod(t, "Notice", Some(NS)),
+        pending,
+    ]));
+    let r = e.check(&[]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let j = r.json();
+    assert_eq!(j["incomplete"], true, "{j}");
+    let pods = j["pods"].as_array().expect("pods");
+    let p = pods
+        .iter()
+        .find(|p| p["name"] == "falco-p")
+        .expect("pending pod reported");
+    assert!(
+        p["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("waiting to start"),
+        "{p}"
+    );
+}
+
+#[test]
+fn rate_limited_then_ok_is_retried_with_retry_after() {
+    let mut faults = Faults::default();
+    faults
+        .log_fail_times
+        .insert("falco-a".into(), (429, 1, Some(1)));
+    faults.list_fail_times = Some((503, 1, None));
+    let e = env_with(
+        FakeCluster::new(vec![one_alert_pod(
+            "2024-01-15T10:31:00.000000000Z",
+            "Error",
+            Some(NS),
+        )])
+        .with_faults(faults),
+    );
+    let r = e.check(&[]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(
+        r.elapsed >= std::time::Duration::from_millis(900),
+        "Retry-After honoured: {:?}",
+        r.elapsed
+    );
+    let window_reads = e
+        .server
+        .log_requests("falco-a")
+        .into_iter()
+        .filter(|r| r.param("sinceTime").is_some())
+        .count();
+    assert_eq!(window_reads, 2, "one 429, one retry");
+}
+
+#[test]
+fn unreachable_context_is_skipped_quickly() {
+    let e = env_with(FakeCluster::new(vec![]));
+    let r = e.check(&["--context", "unreachable"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let j = r.json();
+    assert_eq!(j["skipped"], true);
+    assert!(
+        j["reason"]
+            .as_str()
+            .unwrap_or("")
+            .contains("cannot reach the API server"),
+        "{j}"
+    );
+    assert!(r.elapsed < std::time::Duration::from_secs(12));
+    assert_eq!(
+        e.check(&["--context", "unreachable", "--fail-closed"]).code,
+        3
+    );
+}
+
+#[test]
+fn disabled_by_env_makes_no_request_even_fail_closed() {
+    let e = env_with(FakeCluster::new(vec![one_alert_pod(
+        "2024-01-15T10:31:00.000000000Z",
+        "Emergency",
+        Some(NS),
+    )]));
+    let args = [
+        NS,
+        "--kubeconfig",
+        e.kubeconfig.as_str(),
+        "-o",
+        "json",
+        "--fail-closed",
+    ];
+    let r = run(&args, &[("AEGIS_SECURITY__FALCO_ENABLED", "false")], None);
+    assert_eq!(r.code, 0, "{r:?}");
+    let j = r.json();
+    assert_eq!(j["skipped"], true);
+    assert!(
+        j["reason"].as_str().unwrap_or("").starts_with("disabled"),
+        "{j}"
+    );
+    assert!(e.server.requests().is_empty(), "{:?}", e.server.requests());
+}
+
+#[test]
+fn env_sets_defaults_and_flags_win() {
+    let t = "2024-01-15T10:31:00.000000000Z";
+    let e = env_with(FakeCluster::new(vec![
+        one_alert_pod(t, "Error", Some(NS)).in_namespace("security")
+    ]));
+    let args = [
+        NS,
+        "--since-time",
+        WINDOW,
+        "--kubeconfig",
+        e.kubeconfig.as_str(),
+        "-o",
+        "json",
+    ];
+    let env = [
+        ("AEGIS_SECURITY__FALCO_NAMESPACE", "security"),
+        ("AEGIS_SECURITY__FALCO_SEVERITY", "CRITICAL"),
+    ];
+    let r = run(&args, &env, None);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.json()["severity_threshold"], "CRITICAL");
+    assert_eq!(r.json()["alert_count"], 1);
+    let mut with_flag = args.to_vec();
+    with_flag.extend(["-s", "error"]);
+    assert_eq!(run(&with_flag, &env, None).code, 1);
+    let r = run(
+        &args,
+        &[("AEGIS_SECURITY__FALCO_LABEL_SELECTOR", "app=nothing")],
+        None,
+    );
+    assert_eq!(r.json()["label_selector"], "app=nothing");
+}
+
+#[test]
+fn usage_errors_exit_2_without_any_request() {
+    let e = env_with(FakeCluster::new(vec![]));
+    let k = e.kubeconfig.as_str();
+    for args in [
+        vec!["Shadow_ABC", "--kubeconfig", k],
+        vec![NS, "--kubeconfig", k, "--severity", "loud"],
+        vec![NS, "--kubeconfig", k, "--since", "10"],
+        vec![NS, "--kubeconfig", k, "--since-time", "yesterday"],
+        vec![NS, "--kubeconfig", k, "--bogus"],
+        vec![NS, "--kubeconfig", k, "-o", "xml"],
+        vec!["--kubeconfig", k],
+    ] {
+        let r = run(&args, &[], None);
+        assert_eq!(r.code, 2, "{args:?}: {r:?}");
+        assert!(r.stdout.is_empty(), "{args:?}");
+    }
+    let r = run(
+        &[NS, "--kubeconfig", k],
+        &[("AEGIS_SECURITY__FALCO_SEVERITY", "loud")],
+        None,
+    );
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(e.server.requests().is_empty());
+}
+
+#[test]
+fn text_output_has_table_blocking_list_and_verdict() {
+    let t = "2024-01-15T10:31:00.000000000Z";
+    let e = env_with(FakeCluster::new(vec![one_alert_pod(
+        t,
+        "Critical",
+        Some(NS),
+    )]));
+    let r = run(
+        &[NS, "--since-time", WINDOW, "--kubeconfig", &e.kubeconfig],
+        &[],
+        None,
+    );
+    assert_eq!(r.code, 1, "{r:?}");
+    for want in [
+        "CRITICAL",
+        "Blocking alerts (1)",
+        "Terminal shell in container",
+        "falco-a",
+        "BLOCKED",
+    ] {
+        assert!(r.stdout.contains(want), "{want}: {r:?}");
+    }
+    assert!(!r.stdout.contains('\u{1b}'), "no color on a pipe");
+    let r = run(
+        &[
+            NS,
+            "--since-time",
+            WINDOW,
+            "--kubeconfig",
+            &e.kubeconfig,
+            "--color",
+            "always",
+        ],
+        &[],
+        None,
+    );
+    assert!(r.stdout.contains("\u{1b}[31m"), "{r:?}");
+    let r = run(
+        &[
+            NS,
+            "--since-time",
+            WINDOW,
+            "--kubeconfig",
+            &e.kubeconfig,
+            "--color",
+            "auto",
+        ],
+        &[("NO_COLOR", "1")],
+        None,
+    );
+    assert!(!r.stdout.contains('\u{1b}'));
+}
+
+/// The three corpus shapes served by the fake API server, with EXPECTED.md's counts.
+#[test]
+fn corpus_through_the_api_matches_expected_counts() {
+    let Some(dir) = corpus() else { return };
+    let json = std::fs::read_to_string(dir.join("json.log")).expect("json.log");
+    // json.log has no kubelet times: give each line its event time (monotonic, like a writer).
+    let mut last = ts("2024-01-15T09:59:58Z");
+    let mut lines = Vec::new();
+    for l in json.lines() {
+        let t = serde_json::from_str::<serde_json::Value>(l)
+            .ok()
+            .and_then(|v| v["time"].as_str().map(ts))
+            .unwrap_or(last);
+        last = last.max(t + chrono::Duration::microseconds(500));
+        lines.push((last, l.to_string()));
+    }
+    let text = std::fs::read_to_string(dir.join("text.kubelet-timestamps.log")).expect("text log");
+    let e = env_with(FakeCluster::new(vec![
+        FakePod::falco("falco-json", "node-0", LogSource::lines(lines)),
+        FakePod::falco("falco-text", "node-1", LogSource::from_text(&text)),
+    ]));
+    let r = e.check(&["-s", "warning"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    let j = r.json();
+    // json: E1 W3 N4 I2 D1; text: E1 W3 N3 I1 D1.
+    let want = [
+        ("emergency", 0),
+        ("alert", 0),
+        ("critical", 0),
+        ("error", 2),
+        ("warning", 6),
+        ("notice", 7),
+        ("informational", 3),
+        ("debug", 2),
+    ];
+    for (k, n) in want {
+        assert_eq!(j["summary"][k], n, "{k}: {}", j["summary"]);
+    }
+    assert_eq!(e.check(&["-s", "error"]).code, 1);
+    assert_eq!(e.check(&["-s", "critical"]).code, 0);
+}
+
+#[test]
+fn logs_files_and_stdin_work_offline() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/falco-alerts.jsonl");
+    let r = run(
+        &[NS, "--logs", example, "--since-time", WINDOW, "-o", "json"],
+        &[],
+        None,
+    );
+    assert_eq!(r.code, 1, "{r:?}");
+    let j = r.json();
+    assert_eq!(
+        (j["blocking_count"].as_u64(), j["alert_count"].as_u64()),
+        (Some(2), Some(4)),
+        "{j}"
+    );
+    let data = std::fs::read(example).expect("example");
+    let r = run(
+        &[NS, "--logs", "-", "--since-time", WINDOW, "-o", "json"],
+        &[],
+        Some(&data),
+    );
+    assert_eq!(r.code, 1, "{r:?}");
+    assert_eq!(r.json()["alert_count"], 4);
+    // Two inputs add up.
+    let r = run(
+        &[
+            NS,
+            "--logs",
+            example,
+            "--logs",
+            example,
+            "--since-time",
+            WINDOW,
+            "-o",
+            "json",
+        ],
+        &[],
+        None,
+    );
+    assert_eq!(r.json()["alert_count"], 8);
+    let Some(dir) = corpus() else { return };
+    for (file, counts) in [
+        ("json.log", [0, 0, 0, 1, 3, 4, 2, 1]),
+        ("text.log", [0, 0, 0, 1, 3, 3, 1, 1]),
+        ("text.kubelet-timestamps.log", [0, 0, 0, 1, 3, 3, 1, 1]),
+    ] {
+        let path = dir.join(file).display().to_string();
+        let r = run(
+            &[NS, "--logs", &path, "--since-time", WINDOW, "-o", "json"],
+            &[],
+            None,
+        );
+        let j = r.json();
+        let keys = [
+            "emergency",
+            "alert",
+            "critical",
+            "error",
+            "warning",
+            "notice",
+            "informational",
+            "debug",
+        ];
+        for (k, n) in keys.iter().zip(counts) {
+            assert_eq!(j["summary"][k], n, "{file} {k}");
+        }
+        assert_eq!(r.code, 1);
+        let crit = run(
+            &[
+                NS,
+                "--logs",
+                &path,
+                "--since-time",
+                WINDOW,
+                "-s",
+                "critical",
+            ],
+            &[],
+            None,
+        );
+        assert_eq!(crit.code, 0, "{file}: {crit:?}");
+        let err = run(
+            &[NS, "--logs", &path, "--since-time", WINDOW, "-s", "error"],
+            &[],
+            None,
+        );
+        assert_eq!(err.code, 1, "{file}");
+    }
+}

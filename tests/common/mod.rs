@@ -1,0 +1,123 @@
+//! Helpers shared by the black-box tests: run the built binary, build Falco lines.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_kubectl-falco_verify");
+pub const NS: &str = "shadow-abc123";
+pub const WINDOW: &str = "2024-01-15T10:30:00Z";
+
+/// What one run of the binary produced.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    pub elapsed: Duration,
+}
+
+impl Run {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not one JSON object ({e}):\n{}\nstderr:\n{}",
+                self.stdout, self.stderr
+            )
+        })
+    }
+}
+
+impl std::fmt::Debug for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "exit {}\n--- stdout\n{}\n--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+/// Runs the binary with a clean environment (no AEGIS_*, KUBECONFIG, NO_COLOR from the host).
+pub fn run(args: &[&str], env: &[(&str, &str)], stdin: Option<&[u8]>) -> Run {
+    run_bin(BIN, args, env, stdin)
+}
+
+pub fn run_bin(bin: &str, args: &[&str], env: &[(&str, &str)], stdin: Option<&[u8]>) -> Run {
+    let mut cmd = Command::new(bin);
+    cmd.args(args);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("AEGIS_") || k == "KUBECONFIG" || k == "NO_COLOR" {
+            cmd.env_remove(k);
+        }
+    }
+    // No ~/.kube/config of the machine may leak into a test.
+    let home = tempfile::tempdir().expect("home dir");
+    cmd.env("HOME", home.path());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    });
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let started = Instant::now();
+    let mut child = cmd.spawn().expect("spawn binary");
+    if let Some(input) = stdin {
+        use std::io::Write;
+        let mut s = child.stdin.take().expect("stdin");
+        s.write_all(input).expect("write stdin");
+    }
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = child.wait_with_output().expect("wait");
+    Run {
+        code: status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+        elapsed: started.elapsed(),
+    }
+}
+
+/// The shared corpus directory (beside the repository), if present.
+pub fn corpus() -> Option<PathBuf> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/falco-corpus");
+    if p.join("json.log").exists() {
+        Some(p)
+    } else {
+        eprintln!("notice: ../shared/falco-corpus not found; corpus checks skipped");
+        None
+    }
+}
+
+/// A Falco >= 0.39 JSON alert line (sorted keys) for a syscall event.
+pub fn alert(time: &str, priority: &str, rule: &str, ns: Option<&str>) -> String {
+    let hms = &time[11..29];
+    let ns_field = ns.map_or("null".to_string(), |n| format!("\"{n}\""));
+    let ns_text = ns.unwrap_or("<NA>");
+    format!(
+        r#"{{"hostname":"node-x","output":"{hms}: {priority} {rule} happened | user=root command=sh -c id container_id=3f5a9c2e1b7d k8s_pod_name=web-1 k8s_ns_name={ns_text}","output_fields":{{"container.id":"3f5a9c2e1b7d","evt.time":1705314600000000000,"k8s.ns.name":{ns_field},"k8s.pod.name":"web-1","proc.cmdline":"sh -c id"}},"priority":"{priority}","rule":"{rule}","source":"syscall","tags":["container"],"time":"{time}"}}"#
+    )
+}
+
+/// A k8saudit JSON alert for `ka.target.namespace`.
+pub fn audit_alert(time: &str, priority: &str, ns: &str) -> String {
+    let hms = &time[11..29];
+    format!(
+        r#"{{"hostname":"node-x","output":"{hms}: {priority} K8s Secret Get Successfully (user=alice ns={ns} resource=secrets)","output_fields":{{"evt.time":1705314600000000000,"ka.target.namespace":"{ns}","ka.user.name":"alice"}},"priority":"{priority}","rule":"K8s Secret Get Successfully","source":"k8s_audit","tags":["k8s"],"time":"{time}"}}"#
+    )
+}
+
+/// The kubelet time for a line printed at event `time`: a moment later.
+pub fn kubelet(time: &str) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::parse_from_rfc3339(time)
+        .expect("time")
+        .with_timezone(&chrono::Utc)
+        + chrono::Duration::microseconds(731)
+}

@@ -1,0 +1,758 @@
+//! The HTTPS server: TLS, authentication, authorization (least privilege), routing, recording.
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::io;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
+use std::thread::JoinHandle;
+
+use bytes::Bytes;
+use chrono::Utc;
+use futures::StreamExt;
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Full, StreamBody};
+use hyper::body::{Frame, Incoming};
+use hyper::header::{HeaderValue, CONTENT_TYPE};
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde_json::{json, Value};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio_rustls::server::TlsStream;
+
+use super::kubeconfig::{self, KubeconfigSpec};
+use super::logs::{self, LogStreamSpec};
+use super::model::FakeCluster;
+use super::objects;
+use super::selectors;
+use super::tls;
+
+type Body = UnsyncBoxBody<Bytes, io::Error>;
+
+/// One request the fake API server received.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordedRequest {
+    pub method: String,
+    /// URL path, e.g. `/api/v1/namespaces/falco/pods/falco-a/log`.
+    pub path: String,
+    /// Decoded query parameters (the last value wins when a key repeats).
+    pub query: BTreeMap<String, String>,
+    /// The query string as sent (still percent-encoded), without `?`.
+    pub raw_query: String,
+    /// The `Authorization` header, if any.
+    pub authorization: Option<String>,
+    /// The request carried the right bearer token.
+    pub authorized: bool,
+    pub accept: Option<String>,
+    pub user_agent: Option<String>,
+    /// HTTP status answered; `None` while no answer was sent (hang faults, in flight).
+    pub status: Option<u16>,
+}
+
+impl RecordedRequest {
+    pub fn has_authorization(&self) -> bool {
+        self.authorization.is_some()
+    }
+
+    /// `Some(pod)` if this is a `/log` request.
+    pub fn log_pod(&self) -> Option<&str> {
+        let segs: Vec<&str> = self.path.split('/').filter(|s| !s.is_empty()).collect();
+        match segs.as_slice() {
+            ["api", "v1", "namespaces", _, "pods", pod, "log"] => Some(pod),
+            _ => None,
+        }
+    }
+
+    pub fn is_log(&self) -> bool {
+        self.log_pod().is_some()
+    }
+
+    /// Query parameter value.
+    pub fn param(&self, key: &str) -> Option<&str> {
+        self.query.get(key).map(String::as_str)
+    }
+}
+
+struct Shared {
+    cluster: Arc<FakeCluster>,
+    server_address: String,
+    requests: Mutex<Vec<RecordedRequest>>,
+    list_failures_left: Mutex<Option<u32>>,
+    log_failures_left: Mutex<BTreeMap<String, u32>>,
+    resource_version: AtomicU64,
+    audit_counter: AtomicU64,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding the lock must not hide the request log from the test.
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Shared {
+    fn record(&self, r: RecordedRequest) -> usize {
+        let mut v = lock(&self.requests);
+        v.push(r);
+        v.len() - 1
+    }
+
+    fn set_status(&self, idx: usize, status: u16) {
+        if let Some(r) = lock(&self.requests).get_mut(idx) {
+            r.status = Some(status);
+        }
+    }
+
+    fn rv(&self) -> u64 {
+        self.resource_version.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+/// A local HTTPS fake of the Kubernetes API server. Serves until dropped.
+pub struct FakeApiServer {
+    addr: SocketAddr,
+    ca_pem: String,
+    other_ca_pem: String,
+    token: String,
+    shared: Arc<Shared>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl FakeApiServer {
+    /// Generates a CA and server certificate, binds `127.0.0.1:0` and serves `cluster` from a
+    /// tokio runtime on a background thread.
+    pub fn start(cluster: FakeCluster) -> FakeApiServer {
+        let pki = tls::make_pki(cluster.faults.tls_wrong_name);
+        let other_ca_pem = tls::unrelated_ca_pem();
+        let listener =
+            std::net::TcpListener::bind("127.0.0.1:0").expect("fake apiserver: bind 127.0.0.1:0");
+        listener
+            .set_nonblocking(true)
+            .expect("fake apiserver: set_nonblocking");
+        let addr = listener.local_addr().expect("fake apiserver: local_addr");
+        let token = cluster.token.clone();
+        let shared = Arc::new(Shared {
+            list_failures_left: Mutex::new(cluster.faults.list_fail_times.map(|(_, n, _)| n)),
+            log_failures_left: Mutex::new(
+                cluster
+                    .faults
+                    .log_fail_times
+                    .iter()
+                    .map(|(pod, (_, n, _))| (pod.clone(), *n))
+                    .collect(),
+            ),
+            cluster: Arc::new(cluster),
+            server_address: addr.to_string(),
+            requests: Mutex::new(Vec::new()),
+            resource_version: AtomicU64::new(48_213),
+            audit_counter: AtomicU64::new(1),
+        });
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let acceptor = tokio_rustls::TlsAcceptor::from(pki.server_config);
+        let thread_shared = Arc::clone(&shared);
+        let thread = std::thread::Builder::new()
+            .name(format!("fake-apiserver-{}", addr.port()))
+            .spawn(move || {
+                let rt = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .thread_name("fake-apiserver-worker")
+                    .enable_all()
+                    .build()
+                    .expect("fake apiserver: tokio runtime");
+                rt.block_on(accept_loop(listener, acceptor, thread_shared, rx));
+                rt.shutdown_timeout(std::time::Duration::from_millis(200));
+            })
+            .expect("fake apiserver: spawn thread");
+        FakeApiServer {
+            addr,
+            ca_pem: pki.ca_pem,
+            other_ca_pem,
+            token,
+            shared,
+            shutdown: Some(tx),
+            thread: Some(thread),
+        }
+    }
+
+    /// `https://127.0.0.1:PORT`
+    pub fn url(&self) -> String {
+        format!("https://{}", self.addr)
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// PEM of the CA that signed the server certificate.
+    pub fn ca_pem(&self) -> String {
+        self.ca_pem.clone()
+    }
+
+    pub fn token(&self) -> String {
+        self.token.clone()
+    }
+
+    /// Writes `dir/kubeconfig` and returns its path. Contexts: `fake` (current; the right CA
+    /// and token), `unreachable` (`https://127.0.0.1:1`), `wrong-ca` (an unrelated CA),
+    /// `bad-token` (token `wrong-token`).
+    pub fn write_kubeconfig(&self, dir: &Path) -> PathBuf {
+        let user = format!("token: {}", kubeconfig::yaml_str(&self.token));
+        self.write_kubeconfig_with_user(dir, &user)
+    }
+
+    /// Same as [`FakeApiServer::write_kubeconfig`], but the body of the `user:` entry used by
+    /// `fake`, `unreachable` and `wrong-ca` is `user_yaml` (unindented YAML, e.g. an `exec:`
+    /// block).
+    pub fn write_kubeconfig_with_user(&self, dir: &Path, user_yaml: &str) -> PathBuf {
+        let url = self.url();
+        kubeconfig::write(
+            dir,
+            &KubeconfigSpec {
+                url: &url,
+                ca_pem: &self.ca_pem,
+                other_ca_pem: &self.other_ca_pem,
+                user_yaml,
+            },
+        )
+    }
+
+    /// Every request received so far, in order.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        lock(&self.shared.requests).clone()
+    }
+
+    /// The `/log` requests for pod `pod` (any namespace).
+    pub fn log_requests(&self, pod: &str) -> Vec<RecordedRequest> {
+        lock(&self.shared.requests)
+            .iter()
+            .filter(|r| r.log_pod() == Some(pod))
+            .cloned()
+            .collect()
+    }
+
+    /// Forgets the recorded requests.
+    pub fn clear_requests(&self) {
+        lock(&self.shared.requests).clear();
+    }
+}
+
+impl Drop for FakeApiServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+async fn accept_loop(
+    listener: std::net::TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+    shared: Arc<Shared>,
+    mut shutdown: tokio::sync::oneshot::Receiver<()>,
+) {
+    let listener =
+        tokio::net::TcpListener::from_std(listener).expect("fake apiserver: tokio listener");
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, _peer)) => {
+                    tokio::spawn(serve_connection(tcp, acceptor.clone(), Arc::clone(&shared)));
+                }
+                Err(e) => {
+                    eprintln!("fake apiserver: accept: {e}");
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                }
+            },
+        }
+    }
+}
+
+/// The TLS stream, closed with a TCP RST when `abort` is set.
+struct ConnIo {
+    inner: TlsStream<TcpStream>,
+    abort: Arc<AtomicBool>,
+}
+
+impl Drop for ConnIo {
+    fn drop(&mut self) {
+        if self.abort.load(Ordering::SeqCst) {
+            let _ = self.inner.get_ref().0.set_zero_linger();
+        }
+    }
+}
+
+impl AsyncRead for ConnIo {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for ConnIo {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        if self.abort.load(Ordering::SeqCst) {
+            return Poll::Ready(Err(io::ErrorKind::ConnectionReset.into()));
+        }
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.abort.load(Ordering::SeqCst) {
+            return Poll::Ready(Err(io::ErrorKind::ConnectionReset.into()));
+        }
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.abort.load(Ordering::SeqCst) {
+            return Poll::Ready(Err(io::ErrorKind::ConnectionReset.into()));
+        }
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+async fn serve_connection(
+    tcp: TcpStream,
+    acceptor: tokio_rustls::TlsAcceptor,
+    shared: Arc<Shared>,
+) {
+    let _ = tcp.set_nodelay(true);
+    let tls = match tokio::time::timeout(std::time::Duration::from_secs(10), acceptor.accept(tcp))
+        .await
+    {
+        Ok(Ok(s)) => s,
+        _ => return, // handshake failed (e.g. client rejected our certificate) or timed out
+    };
+    let abort = Arc::new(AtomicBool::new(false));
+    let io = ConnIo {
+        inner: tls,
+        abort: Arc::clone(&abort),
+    };
+    let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+        let shared = Arc::clone(&shared);
+        let abort = Arc::clone(&abort);
+        async move { Ok::<_, Infallible>(handle(shared, abort, req).await) }
+    });
+    let _ = hyper::server::conn::http1::Builder::new()
+        .keep_alive(true)
+        .serve_connection(TokioIo::new(io), service)
+        .await;
+}
+
+fn header(req: &Request<Incoming>, name: &str) -> Option<String> {
+    req.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
+                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                    Some(b) => {
+                        out.push(b);
+                        i += 3;
+                        continue;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+pub fn parse_query(raw: &str) -> BTreeMap<String, String> {
+    raw.split('&')
+        .filter(|kv| !kv.is_empty())
+        .map(|kv| {
+            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+            (percent_decode(k), percent_decode(v))
+        })
+        .collect()
+}
+
+fn is_bearer(authorization: Option<&str>, token: &str) -> bool {
+    let Some(a) = authorization else { return false };
+    let mut parts = a.trim().splitn(2, ' ');
+    let (Some(scheme), Some(value)) = (parts.next(), parts.next()) else {
+        return false;
+    };
+    scheme.eq_ignore_ascii_case("bearer") && value.trim() == token
+}
+
+async fn handle(
+    shared: Arc<Shared>,
+    abort: Arc<AtomicBool>,
+    req: Request<Incoming>,
+) -> Response<Body> {
+    let method = req.method().as_str().to_string();
+    let path = req.uri().path().to_string();
+    let raw_query = req.uri().query().unwrap_or("").to_string();
+    let query = parse_query(&raw_query);
+    let authorization = header(&req, "authorization");
+    let authorized = is_bearer(authorization.as_deref(), &shared.cluster.token);
+    let accept = header(&req, "accept");
+    let idx = shared.record(RecordedRequest {
+        method: method.clone(),
+        path: path.clone(),
+        query: query.clone(),
+        raw_query,
+        authorization,
+        authorized,
+        accept: accept.clone(),
+        user_agent: header(&req, "user-agent"),
+        status: None,
+    });
+    if shared.cluster.faults.hang_all {
+        std::future::pending::<()>().await;
+    }
+    let resp = if authorized {
+        route(&shared, &abort, &method, &path, &query, accept.as_deref()).await
+    } else {
+        json_response(&shared, 401, &objects::unauthorized(), None)
+    };
+    shared.set_status(idx, resp.status().as_u16());
+    resp
+}
+
+fn full(bytes: impl Into<Bytes>) -> Body {
+    Full::new(bytes.into())
+        .map_err(|never: Infallible| match never {})
+        .boxed_unsync()
+}
+
+fn json_response(
+    shared: &Shared,
+    code: u16,
+    body: &Value,
+    retry_after: Option<u32>,
+) -> Response<Body> {
+    json_response_typed(shared, code, body, retry_after, "application/json")
+}
+
+fn json_response_typed(
+    shared: &Shared,
+    code: u16,
+    body: &Value,
+    retry_after: Option<u32>,
+    content_type: &str,
+) -> Response<Body> {
+    let bytes = serde_json::to_vec(body).expect("serialise JSON");
+    let mut resp = Response::new(full(bytes));
+    *resp.status_mut() = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let h = resp.headers_mut();
+    h.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_str(content_type).unwrap_or(HeaderValue::from_static("application/json")),
+    );
+    h.insert(
+        "cache-control",
+        HeaderValue::from_static("no-cache, private"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&objects::uid(&format!(
+        "audit-{}",
+        shared.audit_counter.fetch_add(1, Ordering::Relaxed)
+    ))) {
+        h.insert("audit-id", v);
+    }
+    if let Some(r) = retry_after {
+        h.insert("retry-after", HeaderValue::from(r));
+    }
+    resp
+}
+
+fn status_response(
+    shared: &Shared,
+    code: u16,
+    message: &str,
+    details: Option<Value>,
+) -> Response<Body> {
+    json_response(
+        shared,
+        code,
+        &objects::status(code, objects::reason_for(code), message, details),
+        None,
+    )
+}
+
+fn wants_table(accept: Option<&str>) -> bool {
+    accept.is_some_and(|a| {
+        a.split(',')
+            .next()
+            .is_some_and(|first| first.contains("as=Table") && first.contains("g=meta.k8s.io"))
+    })
+}
+
+const TABLE_CONTENT_TYPE: &str = "application/json;as=Table;v=v1;g=meta.k8s.io";
+
+fn truthy(v: Option<&String>) -> bool {
+    matches!(
+        v.map(String::as_str),
+        Some("1" | "t" | "T" | "true" | "TRUE" | "True")
+    )
+}
+
+/// 403 for anything outside the allowed routes, worded like the real authorizer.
+fn forbidden(
+    shared: &Shared,
+    method: &str,
+    path: &str,
+    query: &BTreeMap<String, String>,
+) -> Response<Body> {
+    let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let (group, rest): (&str, &[&str]) = match segs.as_slice() {
+        ["api", _v, rest @ ..] if !rest.is_empty() => ("", rest),
+        ["apis", g, _v, rest @ ..] if !rest.is_empty() => (g, rest),
+        _ => {
+            let verb = method.to_ascii_lowercase();
+            let msg = format!(
+                "forbidden: User {:?} cannot {verb} path {path:?}",
+                objects::USER
+            );
+            return status_response(shared, 403, &msg, Some(json!({})));
+        }
+    };
+    let (resource, name, namespace): (String, &str, Option<&str>) = match rest {
+        ["namespaces"] => ("namespaces".to_string(), "", None),
+        ["namespaces", name] => ("namespaces".to_string(), name, None),
+        ["namespaces", ns, res] => (res.to_string(), "", Some(ns)),
+        ["namespaces", ns, res, name] => (res.to_string(), name, Some(ns)),
+        ["namespaces", ns, res, name, sub, ..] => (format!("{res}/{sub}"), name, Some(ns)),
+        [res] => (res.to_string(), "", None),
+        [res, name] => (res.to_string(), name, None),
+        [res, name, sub, ..] => (format!("{res}/{sub}"), name, None),
+        [] => (String::new(), "", None),
+    };
+    let watch = truthy(query.get("watch"));
+    let verb = match method {
+        "GET" | "HEAD" if watch => "watch".to_string(),
+        "GET" | "HEAD" if name.is_empty() => "list".to_string(),
+        "GET" | "HEAD" => "get".to_string(),
+        "POST" => "create".to_string(),
+        "PUT" => "update".to_string(),
+        "PATCH" => "patch".to_string(),
+        "DELETE" if name.is_empty() => "deletecollection".to_string(),
+        "DELETE" => "delete".to_string(),
+        other => other.to_ascii_lowercase(),
+    };
+    let msg = objects::forbidden_message_group(&verb, &resource, group, name, namespace);
+    let base = resource.split('/').next().unwrap_or("").to_string();
+    let mut details = json!({ "kind": base });
+    if !name.is_empty() {
+        details["name"] = json!(name);
+    }
+    if !group.is_empty() {
+        details["group"] = json!(group);
+    }
+    status_response(shared, 403, &msg, Some(details))
+}
+
+async fn route(
+    shared: &Arc<Shared>,
+    abort: &Arc<AtomicBool>,
+    method: &str,
+    path: &str,
+    query: &BTreeMap<String, String>,
+    accept: Option<&str>,
+) -> Response<Body> {
+    if method != "GET" {
+        return forbidden(shared, method, path, query);
+    }
+    let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    match segs.as_slice() {
+        ["version"] => json_response(shared, 200, &objects::version(), None),
+        ["api"] => json_response(
+            shared,
+            200,
+            &objects::api_versions(&shared.server_address),
+            None,
+        ),
+        ["api", "v1"] => json_response(shared, 200, &objects::core_v1_resources(), None),
+        ["apis"] => json_response(shared, 200, &objects::api_group_list(), None),
+        ["api", "v1", "pods"] => list_pods(shared, None, path, query, accept),
+        ["api", "v1", "namespaces", ns, "pods"] => list_pods(shared, Some(ns), path, query, accept),
+        ["api", "v1", "namespaces", ns, "pods", name] => {
+            if truthy(query.get("watch")) {
+                return forbidden(shared, method, path, query);
+            }
+            get_pod(shared, ns, name, accept)
+        }
+        ["api", "v1", "namespaces", ns, "pods", name, "log"] => {
+            get_log(shared, abort, ns, name, query).await
+        }
+        _ => forbidden(shared, method, path, query),
+    }
+}
+
+fn fail_counter_hit(counter: &mut u32) -> bool {
+    if *counter > 0 {
+        *counter -= 1;
+        true
+    } else {
+        false
+    }
+}
+
+fn list_pods(
+    shared: &Shared,
+    namespace: Option<&str>,
+    path: &str,
+    query: &BTreeMap<String, String>,
+    accept: Option<&str>,
+) -> Response<Body> {
+    if truthy(query.get("watch")) {
+        return forbidden(shared, "GET", path, query);
+    }
+    let faults = &shared.cluster.faults;
+    if let Some(code) = faults.list_status {
+        let body = objects::fault_status(code, "list", "pods", "pods", "", namespace, None);
+        return json_response(shared, code, &body, None);
+    }
+    if let Some((code, _, retry)) = faults.list_fail_times {
+        let hit = lock(&shared.list_failures_left)
+            .as_mut()
+            .is_some_and(fail_counter_hit);
+        if hit {
+            let body = objects::fault_status(code, "list", "pods", "pods", "", namespace, retry);
+            return json_response(shared, code, &body, retry);
+        }
+    }
+    let labels = match selectors::parse_label_selector(
+        query.get("labelSelector").map_or("", String::as_str),
+    ) {
+        Ok(l) => l,
+        Err(msg) => return status_response(shared, 400, &msg, None),
+    };
+    let fields = match selectors::parse_field_selector(
+        query.get("fieldSelector").map_or("", String::as_str),
+    ) {
+        Ok(f) => f,
+        Err(msg) => return status_response(shared, 400, &msg, None),
+    };
+    let pods = shared.cluster.pods.iter().filter(|p| {
+        namespace.is_none_or(|ns| p.namespace == ns)
+            && labels.iter().all(|r| r.matches(&p.labels))
+            && fields.iter().all(|f| f.matches(p))
+    });
+    let rv = shared.rv();
+    if wants_table(accept) {
+        let table = objects::pod_table(pods, rv, Utc::now());
+        json_response_typed(shared, 200, &table, None, TABLE_CONTENT_TYPE)
+    } else {
+        json_response(shared, 200, &objects::pod_list(pods, rv), None)
+    }
+}
+
+fn not_found(shared: &Shared, name: &str) -> Response<Body> {
+    status_response(
+        shared,
+        404,
+        &format!("pods {name:?} not found"),
+        Some(json!({"name": name, "kind": "pods"})),
+    )
+}
+
+fn get_pod(shared: &Shared, ns: &str, name: &str, accept: Option<&str>) -> Response<Body> {
+    let Some(pod) = shared
+        .cluster
+        .pods
+        .iter()
+        .find(|p| p.namespace == ns && p.name == name)
+    else {
+        return not_found(shared, name);
+    };
+    let rv = shared.rv();
+    if wants_table(accept) {
+        let table = objects::pod_table(std::iter::once(pod), rv, Utc::now());
+        json_response_typed(shared, 200, &table, None, TABLE_CONTENT_TYPE)
+    } else {
+        json_response(shared, 200, &objects::pod(pod, rv), None)
+    }
+}
+
+async fn get_log(
+    shared: &Arc<Shared>,
+    abort: &Arc<AtomicBool>,
+    ns: &str,
+    name: &str,
+    query: &BTreeMap<String, String>,
+) -> Response<Body> {
+    let faults = &shared.cluster.faults;
+    if faults.hang_log.contains(name) {
+        std::future::pending::<()>().await;
+    }
+    if let Some(code) = faults.log_status.get(name) {
+        let body = objects::fault_status(*code, "get", "pods/log", "pods", name, Some(ns), None);
+        return json_response(shared, *code, &body, None);
+    }
+    if let Some((code, _, retry)) = faults.log_fail_times.get(name) {
+        let hit = lock(&shared.log_failures_left)
+            .get_mut(name)
+            .is_some_and(fail_counter_hit);
+        if hit {
+            let body =
+                objects::fault_status(*code, "get", "pods/log", "pods", name, Some(ns), *retry);
+            return json_response(shared, *code, &body, *retry);
+        }
+    }
+    let Some(pod_index) = shared
+        .cluster
+        .pods
+        .iter()
+        .position(|p| p.namespace == ns && p.name == name)
+    else {
+        return not_found(shared, name);
+    };
+    let pod = &shared.cluster.pods[pod_index];
+    let params = match logs::parse_params(query, name, Utc::now()) {
+        Ok(p) => p,
+        Err((code, msg)) => return status_response(shared, code, &msg, None),
+    };
+    let choice = match logs::choose(pod, &params) {
+        Ok(c) => c,
+        Err((code, msg)) => return status_response(shared, code, &msg, None),
+    };
+    let stream = logs::log_stream(LogStreamSpec {
+        cluster: Arc::clone(&shared.cluster),
+        pod: pod_index,
+        choice,
+        params,
+        reset_after: faults.log_reset_after_bytes.get(name).copied(),
+        bytes_per_sec: faults.slow_log_bytes_per_sec,
+        abort: Arc::clone(abort),
+    });
+    let body = StreamBody::new(stream.map(|r| r.map(Frame::data))).boxed_unsync();
+    let mut resp = Response::new(body);
+    let h = resp.headers_mut();
+    h.insert(CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+    h.insert(
+        "cache-control",
+        HeaderValue::from_static("no-cache, private"),
+    );
+    resp
+}
