@@ -111,6 +111,12 @@ pub struct Cli {
     #[arg(long, value_name = "N", default_value_t = 1000)]
     pub max_alerts: usize,
 
+    /// Read only the Falco pods on nodes where NAMESPACE's pods run now (plus Falco pods not run
+    /// by a DaemonSet, e.g. k8saudit). Needs list on pods in NAMESPACE; misses pods that ran
+    /// elsewhere earlier in the window.
+    #[arg(long)]
+    pub nodes_of_namespace: bool,
+
     /// Longest log line parsed; longer lines are counted, reported and skipped.
     #[arg(long, value_name = "BYTES", default_value_t = crate::falco::DEFAULT_MAX_LINE, value_parser = parse_line_limit)]
     pub max_line_bytes: usize,
@@ -253,6 +259,7 @@ impl Cli {
         o.max_concurrency = self.max_concurrency as usize;
         o.max_alerts = self.max_alerts;
         o.max_line = self.max_line_bytes;
+        o.nodes_of_namespace = self.nodes_of_namespace;
         o.input = if self.logs.is_empty() {
             Input::Cluster(Target {
                 kubeconfig: self.kubeconfig.clone(),

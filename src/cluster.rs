@@ -229,7 +229,10 @@ impl Cluster {
         deadline: Instant,
     ) -> Result<Vec<Pod>, ClusterError> {
         let api: Api<Pod> = Api::namespaced(self.client.clone(), namespace);
-        let lp = ListParams::default().labels(selector);
+        let mut lp = ListParams::default();
+        if !selector.is_empty() {
+            lp = lp.labels(selector);
+        }
         let what = Some(("list", "pods", namespace));
         let list = retry(deadline, "listing pods", || async {
             api.list(&lp)
@@ -454,6 +457,15 @@ pub fn coverage(pod: &Pod, container: &str, window_start: DateTime<Utc>) -> Cove
 /// The pod's node, for reports.
 pub fn node_of(pod: &Pod) -> Option<String> {
     pod.spec.as_ref().and_then(|s| s.node_name.clone())
+}
+
+/// Whether a DaemonSet owns the pod (Falco's per-node syscall pods); k8saudit Falco usually runs
+/// as a Deployment and sees audit events of the whole cluster.
+pub fn is_daemonset_pod(pod: &Pod) -> bool {
+    pod.metadata
+        .owner_references
+        .as_ref()
+        .is_some_and(|o| o.iter().any(|r| r.kind == "DaemonSet"))
 }
 
 /// The pod's name.

@@ -118,6 +118,7 @@ pub async fn check_falco_alerts(opts: &CheckOptions) -> CheckResult {
         .unwrap_or_else(|| cluster::DEFAULT_SELECTOR.to_string());
     if !opts.enabled {
         let findings = Findings {
+            scope: None,
             tally: empty(),
             pods: vec![],
             raw_lines: 0,
@@ -221,6 +222,7 @@ async fn read_files(paths: &[PathBuf], filter: &Arc<AlertFilter>, opts: &CheckOp
         findings_pods.push(report);
     }
     Findings {
+        scope: None,
         tally: total,
         pods: findings_pods,
         raw_lines: raw,
@@ -273,6 +275,7 @@ async fn read_cluster(
         (
             selector,
             Findings {
+                scope: None,
                 tally: empty(),
                 pods: vec![],
                 raw_lines: 0,
@@ -345,6 +348,36 @@ async fn read_cluster(
         return skipped(selector, why, warnings);
     }
     pods.sort_by_key(cluster::name_of);
+    let mut scope = format!("all {} Falco pod(s)", pods.len());
+    if opts.nodes_of_namespace {
+        let workloads = match cluster.list_pods(&opts.namespace, "", deadline).await {
+            Ok(p) => p,
+            Err(e) => return skipped(selector, format!("--nodes-of-namespace: {e}"), warnings),
+        };
+        let nodes: std::collections::BTreeSet<String> =
+            workloads.iter().filter_map(cluster::node_of).collect();
+        let total = pods.len();
+        let (kept, left): (Vec<_>, Vec<_>) = pods.into_iter().partition(|p| {
+            !cluster::is_daemonset_pod(p) || cluster::node_of(p).is_some_and(|n| nodes.contains(&n))
+        });
+        pods = kept;
+        scope = format!(
+            "--nodes-of-namespace: {} of {total} Falco pod(s), on the {} node(s) where pods of {} run now ({}) plus Falco pods not run by a DaemonSet (k8saudit); {} skipped",
+            pods.len(),
+            nodes.len(),
+            opts.namespace,
+            nodes.iter().cloned().collect::<Vec<_>>().join(", "),
+            left.len()
+        );
+        warnings.push(format!(
+            "{scope}. Alerts from pods of {} that ran on other nodes earlier in the window are not seen",
+            opts.namespace
+        ));
+        if pods.is_empty() {
+            let why = format!("--nodes-of-namespace: no Falco pod runs on a node of namespace {} (it has {} pod(s))", opts.namespace, workloads.len());
+            return skipped(selector, why, warnings);
+        }
+    }
 
     let limit = Arc::new(Semaphore::new(opts.max_concurrency.max(1)));
     let mut tasks = Vec::new();
@@ -389,6 +422,7 @@ async fn read_cluster(
     (
         selector,
         Findings {
+            scope: Some(scope),
             tally: total,
             pods: reports,
             raw_lines: raw,

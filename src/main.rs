@@ -8,6 +8,11 @@ use falco_verify::render::{self, Style};
 use falco_verify::{check_falco_alerts, verdict};
 
 fn main() -> ExitCode {
+    // `completion SHELL`, `man` and the completion hook's `__complete` come before the flags.
+    if let Some(code) = falco_verify::completion::dispatch(&std::env::args_os().collect::<Vec<_>>())
+    {
+        return code;
+    }
     let args = match cli::parse_from(std::env::args_os()) {
         Ok(a) => a,
         Err(e) => {

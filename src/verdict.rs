@@ -349,6 +349,8 @@ pub struct CheckResult {
     pub outside_window_count: u64,
     /// `"cluster"` or `"logs"`.
     pub input: &'static str,
+    /// Which Falco pods were read (all of them unless `--nodes-of-namespace`).
+    pub scope: Option<String>,
     #[serde(skip)]
     pub warnings: Vec<String>,
 }
@@ -364,6 +366,8 @@ pub struct Findings {
     pub skipped: Option<String>,
     /// Switched off by configuration: skipped, but never a "could not verify".
     pub disabled: bool,
+    /// Which Falco pods were read and why (cluster input).
+    pub scope: Option<String>,
     pub warnings: Vec<String>,
 }
 
@@ -390,6 +394,7 @@ pub fn conclude(echo: Echo, f: Findings) -> CheckResult {
         parsed_records,
         skipped,
         disabled,
+        scope,
         mut warnings,
     } = f;
     let failed_pods: Vec<&PodReport> = pods.iter().filter(|p| p.error.is_some()).collect();
@@ -479,6 +484,7 @@ pub fn conclude(echo: Echo, f: Findings) -> CheckResult {
         parsed_records,
         outside_window_count: outside,
         input: echo.input,
+        scope,
         warnings,
     }
 }

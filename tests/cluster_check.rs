@@ -744,3 +744,29 @@ fn logs_files_and_stdin_work_offline() {
         assert_eq!(err.code, 1, "{file}");
     }
 }
+
+#[test]
+fn nodes_of_namespace_reads_only_falco_pods_on_those_nodes_and_says_so() {
+    let t = "2024-01-15T10:31:00.000000000Z";
+    let line = |p: &str| vec![(kubelet(t), alert(t, p, "R", Some(NS)))];
+    let workload = FakePod::new("web-1", NS).with_node("node-1");
+    let e = env_with(FakeCluster::new(vec![
+        falco_pod("falco-a", "node-0", line("Critical")),
+        falco_pod("falco-b", "node-1", line("Notice")),
+        falco_pod("falco-c", "node-2", line("Critical")),
+        workload,
+    ]));
+    let r = e.check(&["--nodes-of-namespace"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let j = r.json();
+    assert_eq!(j["alert_count"], 1);
+    assert_eq!(j["pods"].as_array().map(Vec::len), Some(1));
+    let scope = j["scope"].as_str().unwrap_or("");
+    assert!(
+        scope.contains("1 of 3") && scope.contains("node-1") && scope.contains("2 skipped"),
+        "{scope}"
+    );
+    assert!(e.server.log_requests("falco-a").is_empty());
+    // Without the flag every pod is read.
+    assert_eq!(e.check(&[]).code, 1);
+}

@@ -1,0 +1,702 @@
+//! Shell completion and the man page: `completion SHELL`, `man`, and the hidden `__complete`
+//! protocol that kubectl's plugin completion hook speaks.
+//!
+//! kubectl (1.26 and later) completes `kubectl falco-verify ...` by running an executable named
+//! `kubectl_complete-falco_verify` found on PATH with the words typed so far, the last one being
+//! the word under the cursor (possibly empty). It expects cobra's output: one candidate per line,
+//! optionally `candidate<TAB>description`, then a line `:<directive>`. That executable (a thin
+//! binary of this package) runs `kubectl-falco_verify __complete WORDS...`, answered here from
+//! the clap definition in [`crate::cli`] plus, for namespace and context values, the cluster and
+//! the kubeconfig. Completion never fails: whatever goes wrong just means fewer candidates.
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::builder::ValueHint;
+use clap::{Arg, Command, CommandFactory, ValueEnum};
+use clap_complete::Shell;
+
+use crate::cli::Cli;
+use crate::falco::Priority;
+
+/// The plugin's executable; kubectl maps `kubectl falco-verify` to it.
+pub const BIN_NAME: &str = "kubectl-falco_verify";
+/// The executable kubectl runs to complete the plugin's arguments.
+pub const COMPLETE_BIN_NAME: &str = "kubectl_complete-falco_verify";
+/// Hidden first argument: answer a completion request (cobra's name for it).
+pub const COMPLETE_ARG: &str = "__complete";
+/// How long completion may wait for the cluster's namespace list.
+pub const CLUSTER_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Cobra's `ShellCompDirective` values, as kubectl reads them from the last output line.
+pub mod directive {
+    /// Let the shell complete file names when there is no candidate.
+    pub const DEFAULT: u32 = 0;
+    /// Do not add a space after the candidate.
+    pub const NO_SPACE: u32 = 2;
+    /// Do not fall back to file names.
+    pub const NO_FILE_COMP: u32 = 4;
+}
+
+const SHELLS: &str = "bash, zsh, fish, powershell, elvish";
+
+/// Handles `completion SHELL`, `man` and `__complete ...` before normal flag parsing; `None` means
+/// the arguments are a normal check.
+///
+/// `man` and `completion` are only taken as commands when they are the first argument and the
+/// rest has the command's shape (`man` alone; `completion` alone, with `-h`/`--help`, or with one
+/// word). A namespace with one of these names is checked with `kubectl falco-verify -- man`.
+pub fn dispatch(args: &[OsString]) -> Option<ExitCode> {
+    let first = args.get(1)?.to_str()?;
+    let rest = &args[2..];
+    match first {
+        COMPLETE_ARG => {
+            let words: Vec<String> = rest
+                .iter()
+                .map(|w| w.to_string_lossy().into_owned())
+                .collect();
+            let found = complete(&words, &ClusterLookup::default());
+            write_stdout(found.render().as_bytes());
+            Some(ExitCode::SUCCESS)
+        }
+        "man" if rest.is_empty() => match man_page() {
+            Ok(page) => {
+                write_stdout(&page);
+                Some(ExitCode::SUCCESS)
+            }
+            Err(e) => {
+                eprintln!("error: cannot render the man page: {e}");
+                Some(ExitCode::from(crate::verdict::exit::USAGE as u8))
+            }
+        },
+        "completion" => {
+            let word = match rest {
+                [] => None,
+                [w] => Some(w.to_str().unwrap_or("")),
+                _ => return None,
+            };
+            match word {
+                Some("-h" | "--help") => {
+                    write_stdout(completion_usage().as_bytes());
+                    Some(ExitCode::SUCCESS)
+                }
+                // `completion --fail-closed`: a check of a namespace called `completion`.
+                Some(w) if w.starts_with('-') => None,
+                Some(w) => match <Shell as ValueEnum>::from_str(w, true) {
+                    Ok(shell) => {
+                        write_stdout(&completion_script(shell));
+                        Some(ExitCode::SUCCESS)
+                    }
+                    Err(_) => {
+                        eprintln!("error: unknown shell {w:?}: use one of {SHELLS}");
+                        Some(ExitCode::from(crate::verdict::exit::USAGE as u8))
+                    }
+                },
+                None => {
+                    eprint!("{}", completion_usage());
+                    Some(ExitCode::from(crate::verdict::exit::USAGE as u8))
+                }
+            }
+        }
+        _ => None,
+    }
+}
+
+/// Writes everything, ignoring a closed pipe (`| head`).
+fn write_stdout(bytes: &[u8]) {
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(bytes).and_then(|_| out.flush());
+}
+
+fn completion_usage() -> String {
+    format!(
+        "Print a shell completion script for {BIN_NAME}.\n\n\
+         Usage: kubectl falco-verify completion <SHELL>\n\n\
+         SHELL: {SHELLS}\n\n\
+         Examples:\n  \
+         source <(kubectl falco-verify completion bash)\n  \
+         kubectl falco-verify completion zsh > \"${{fpath[1]}}/_{BIN_NAME}\"\n  \
+         kubectl falco-verify completion fish > ~/.config/fish/completions/{BIN_NAME}.fish\n\n\
+         These complete the executable {BIN_NAME}. `kubectl falco-verify <TAB>` is completed by\n\
+         kubectl itself (1.26+) through {COMPLETE_BIN_NAME} on PATH.\n\
+         To check a namespace called `completion`, run: kubectl falco-verify -- completion\n"
+    )
+}
+
+/// The clap command as the plugin presents itself.
+pub fn command() -> Command {
+    Cli::command()
+        .name(BIN_NAME)
+        .display_name(BIN_NAME)
+        .bin_name("kubectl falco-verify")
+}
+
+/// A completion script (clap_complete) for the executable `kubectl-falco_verify`.
+pub fn completion_script(shell: Shell) -> Vec<u8> {
+    let mut cmd = command();
+    let mut buf = Vec::new();
+    clap_complete::generate(shell, &mut cmd, BIN_NAME, &mut buf);
+    buf
+}
+
+/// The roff man page (clap_mangen), as installed as `kubectl-falco_verify.1`.
+pub fn man_page() -> std::io::Result<Vec<u8>> {
+    let man = clap_mangen::Man::new(command())
+        .title(BIN_NAME.to_ascii_uppercase())
+        .section("1")
+        .manual("kubectl plugins");
+    let mut buf = Vec::new();
+    man.render(&mut buf)?;
+    Ok(buf)
+}
+
+/// Answers for completion that come from outside the command line.
+pub trait Lookup {
+    /// Namespace names of the cluster `kubeconfig`/`context` point at; empty on any failure.
+    fn namespaces(&self, kubeconfig: Option<&Path>, context: Option<&str>) -> Vec<String>;
+    /// Context names of the kubeconfig (KUBECONFIG or ~/.kube/config when `None`).
+    fn contexts(&self, kubeconfig: Option<&Path>) -> Vec<String>;
+}
+
+/// The real lookups: the kubeconfig on disk and the cluster, bounded by a deadline.
+#[derive(Debug, Clone)]
+pub struct ClusterLookup {
+    pub timeout: Duration,
+}
+
+impl Default for ClusterLookup {
+    fn default() -> Self {
+        ClusterLookup {
+            timeout: CLUSTER_TIMEOUT,
+        }
+    }
+}
+
+impl Lookup for ClusterLookup {
+    fn namespaces(&self, kubeconfig: Option<&Path>, context: Option<&str>) -> Vec<String> {
+        let kubeconfig = kubeconfig.map(Path::to_path_buf);
+        let context = context.map(str::to_string);
+        let timeout = self.timeout;
+        let (tx, rx) = std::sync::mpsc::channel();
+        // A thread of its own: an exec credential plugin blocks, and a deadline must still hold.
+        // When it passes, the thread is left behind; the process ends right after printing.
+        let spawned = std::thread::Builder::new()
+            .name("complete-namespaces".into())
+            .spawn(move || {
+                let names = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .ok()
+                    .and_then(|rt| rt.block_on(list_namespaces(kubeconfig, context, timeout)))
+                    .unwrap_or_default();
+                let _ = tx.send(names);
+            });
+        if spawned.is_err() {
+            return Vec::new();
+        }
+        rx.recv_timeout(timeout).unwrap_or_default()
+    }
+
+    fn contexts(&self, kubeconfig: Option<&Path>) -> Vec<String> {
+        use kube::config::Kubeconfig;
+        let kc = match kubeconfig {
+            Some(p) => Kubeconfig::read_from(p),
+            None => Kubeconfig::read(),
+        };
+        let mut names: Vec<String> = kc
+            .map(|kc| kc.contexts.into_iter().map(|c| c.name).collect())
+            .unwrap_or_default();
+        names.sort();
+        names.dedup();
+        names
+    }
+}
+
+async fn list_namespaces(
+    kubeconfig: Option<PathBuf>,
+    context: Option<String>,
+    timeout: Duration,
+) -> Option<Vec<String>> {
+    use k8s_openapi::api::core::v1::Namespace;
+    use kube::api::{Api, ListParams};
+    use kube::config::{KubeConfigOptions, Kubeconfig};
+    use kube::{Client, Config};
+
+    let options = KubeConfigOptions {
+        context: context.clone(),
+        cluster: None,
+        user: None,
+    };
+    let mut config = match &kubeconfig {
+        Some(path) => {
+            let kc = Kubeconfig::read_from(path).ok()?;
+            Config::from_custom_kubeconfig(kc, &options).await.ok()?
+        }
+        None if context.is_some() => Config::from_kubeconfig(&options).await.ok()?,
+        None => Config::infer().await.ok()?,
+    };
+    config.connect_timeout = Some(timeout);
+    config.read_timeout = Some(timeout);
+    config.default_retry = false;
+    let client = Client::try_from(config).ok()?;
+    let api: Api<Namespace> = Api::all(client);
+    let list = tokio::time::timeout(timeout, api.list_metadata(&ListParams::default()))
+        .await
+        .ok()?
+        .ok()?;
+    let mut names: Vec<String> = list
+        .items
+        .into_iter()
+        .filter_map(|ns| ns.metadata.name)
+        .collect();
+    names.sort();
+    Some(names)
+}
+
+/// Candidates and a cobra directive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Completions {
+    /// `(candidate, description)`.
+    pub candidates: Vec<(String, String)>,
+    pub directive: u32,
+}
+
+impl Completions {
+    fn new(directive: u32) -> Self {
+        Completions {
+            candidates: Vec::new(),
+            directive,
+        }
+    }
+
+    /// Just the candidate words.
+    pub fn words(&self) -> Vec<&str> {
+        self.candidates.iter().map(|(w, _)| w.as_str()).collect()
+    }
+
+    /// Cobra's wire format: `word[\tdescription]` lines, then `:directive`.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        for (word, desc) in &self.candidates {
+            out.push_str(word);
+            if !desc.is_empty() {
+                out.push('\t');
+                out.push_str(desc);
+            }
+            out.push('\n');
+        }
+        out.push_str(&format!(":{}\n", self.directive));
+        out
+    }
+
+    fn push(&mut self, word: String, desc: impl Into<String>) {
+        let desc: String = desc.into();
+        // One line per candidate: tabs and newlines would break the format.
+        let desc = desc
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .replace('\t', " ");
+        self.candidates.push((word, desc));
+    }
+}
+
+/// What the words before the cursor say.
+#[derive(Default)]
+struct Seen<'a> {
+    /// Ids of the flags given so far.
+    used: Vec<String>,
+    positionals: Vec<&'a str>,
+    after_dashdash: bool,
+    kubeconfig: Option<PathBuf>,
+    context: Option<String>,
+}
+
+impl Seen<'_> {
+    fn record(&mut self, arg: &Arg, value: &str) {
+        match arg.get_id().as_str() {
+            "kubeconfig" => self.kubeconfig = Some(PathBuf::from(value)),
+            "context" => self.context = Some(value.to_string()),
+            _ => {}
+        }
+    }
+}
+
+fn takes_value(arg: &Arg) -> bool {
+    arg.get_action().takes_values()
+}
+
+fn first_line(arg: &Arg) -> String {
+    arg.get_help()
+        .map(|h| h.to_string())
+        .unwrap_or_default()
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Completes `words`: the words typed after `kubectl falco-verify`, the last one being the word
+/// under the cursor (`""` when it is a new word).
+pub fn complete(words: &[String], lookup: &dyn Lookup) -> Completions {
+    let mut cmd = command();
+    cmd.build();
+    let (partial, done) = match words.split_last() {
+        Some((last, done)) => (last.as_str(), done),
+        None => ("", &[][..]),
+    };
+    let find_long = |name: &str| {
+        cmd.get_arguments()
+            .find(|a| a.get_long() == Some(name))
+            .cloned()
+    };
+    let find_short = |c: char| {
+        cmd.get_arguments()
+            .find(|a| a.get_short() == Some(c))
+            .cloned()
+    };
+
+    let mut seen = Seen::default();
+    let mut pending: Option<Arg> = None;
+    for word in done {
+        if let Some(arg) = pending.take() {
+            seen.record(&arg, word);
+            continue;
+        }
+        if seen.after_dashdash {
+            seen.positionals.push(word);
+            continue;
+        }
+        if word == "--" {
+            seen.after_dashdash = true;
+            continue;
+        }
+        if let Some(long) = word.strip_prefix("--") {
+            let (name, value) = match long.split_once('=') {
+                Some((n, v)) => (n, Some(v)),
+                None => (long, None),
+            };
+            if let Some(arg) = find_long(name) {
+                seen.used.push(arg.get_id().to_string());
+                if takes_value(&arg) {
+                    match value {
+                        Some(v) => seen.record(&arg, v),
+                        None => pending = Some(arg),
+                    }
+                }
+            }
+            continue;
+        }
+        if let Some(shorts) = word.strip_prefix('-').filter(|s| !s.is_empty()) {
+            for (i, c) in shorts.char_indices() {
+                let Some(arg) = find_short(c) else { break };
+                seen.used.push(arg.get_id().to_string());
+                if takes_value(&arg) {
+                    let rest = &shorts[i + c.len_utf8()..];
+                    let rest = rest.strip_prefix('=').unwrap_or(rest);
+                    if rest.is_empty() {
+                        pending = Some(arg);
+                    } else {
+                        seen.record(&arg, rest);
+                    }
+                    break;
+                }
+            }
+            continue;
+        }
+        seen.positionals.push(word);
+    }
+
+    if let Some(arg) = pending {
+        return values(&arg, "", partial, &seen, lookup);
+    }
+    if !seen.after_dashdash {
+        if let Some(long) = partial.strip_prefix("--") {
+            if let Some((name, value)) = long.split_once('=') {
+                return match find_long(name).filter(takes_value) {
+                    Some(arg) => values(&arg, &format!("--{name}="), value, &seen, lookup),
+                    None => Completions::new(directive::NO_FILE_COMP),
+                };
+            }
+        }
+        if partial.starts_with('-') && partial != "-" && !partial.starts_with("--") {
+            // `-sCR`: a short flag with its value attached.
+            let mut chars = partial[1..].chars();
+            if let Some(arg) = chars.next().and_then(find_short).filter(takes_value) {
+                let head = &partial[..1 + partial[1..].chars().next().map_or(0, char::len_utf8)];
+                let value = chars.as_str();
+                if !value.is_empty() {
+                    return values(&arg, head, value, &seen, lookup);
+                }
+            }
+        }
+        if partial.starts_with('-') {
+            return flags(&cmd, partial, &seen);
+        }
+    }
+    positional(partial, &seen, lookup)
+}
+
+/// Long flags matching `partial`, without those already given (unless repeatable) or in
+/// conflict with one given.
+fn flags(cmd: &Command, partial: &str, seen: &Seen) -> Completions {
+    let mut out = Completions::new(directive::NO_FILE_COMP);
+    let used: Vec<&Arg> = cmd
+        .get_arguments()
+        .filter(|a| seen.used.iter().any(|u| u == a.get_id().as_str()))
+        .collect();
+    for arg in cmd.get_arguments() {
+        let Some(long) = arg.get_long() else { continue };
+        if arg.is_hide_set() || arg.is_positional() {
+            continue;
+        }
+        let repeatable = matches!(
+            arg.get_action(),
+            clap::ArgAction::Append | clap::ArgAction::Count
+        );
+        let id = arg.get_id().as_str();
+        if !repeatable && seen.used.iter().any(|u| u == id) {
+            continue;
+        }
+        if used.iter().any(|u| {
+            cmd.get_arg_conflicts_with(u)
+                .iter()
+                .any(|c| c.get_id() == arg.get_id())
+        }) {
+            continue;
+        }
+        let word = format!("--{long}");
+        if word.starts_with(partial) {
+            out.push(word, first_line(arg));
+        }
+    }
+    out
+}
+
+fn positional(partial: &str, seen: &Seen, lookup: &dyn Lookup) -> Completions {
+    let mut out = Completions::new(directive::NO_FILE_COMP);
+    match seen.positionals.as_slice() {
+        [] => {
+            for ns in lookup.namespaces(seen.kubeconfig.as_deref(), seen.context.as_deref()) {
+                if ns.starts_with(partial) {
+                    out.push(ns, "");
+                }
+            }
+        }
+        ["completion"] if seen.used.is_empty() && !seen.after_dashdash => {
+            for shell in Shell::value_variants() {
+                if let Some(pv) = shell.to_possible_value() {
+                    if pv.get_name().starts_with(partial) {
+                        out.push(pv.get_name().to_string(), "");
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+    out
+}
+
+/// Values of `arg` starting with `partial`, each prefixed with `head` (`--flag=` or `-s` when
+/// the value is attached to the flag).
+fn values(arg: &Arg, head: &str, partial: &str, seen: &Seen, lookup: &dyn Lookup) -> Completions {
+    let mut out = Completions::new(directive::NO_FILE_COMP);
+    let lower = partial.to_ascii_lowercase();
+    let offer = |out: &mut Completions, word: &str, desc: &str, fold: bool| {
+        let matches = if fold {
+            word.to_ascii_lowercase().starts_with(&lower)
+        } else {
+            word.starts_with(partial)
+        };
+        if matches {
+            out.push(format!("{head}{word}"), desc);
+        }
+    };
+    let id = arg.get_id().as_str();
+    match id {
+        "severity" => {
+            for p in Priority::ALL {
+                let desc = if p == Priority::Debug {
+                    "any alert blocks".to_string()
+                } else {
+                    format!("{} and more severe block", p.as_falco_str())
+                };
+                offer(&mut out, p.as_lower(), &desc, true);
+            }
+        }
+        "falco_namespace" => {
+            for ns in lookup.namespaces(seen.kubeconfig.as_deref(), seen.context.as_deref()) {
+                offer(&mut out, &ns, "", false);
+            }
+        }
+        "context" => {
+            for c in lookup.contexts(seen.kubeconfig.as_deref()) {
+                offer(&mut out, &c, "", false);
+            }
+        }
+        "selector" => {
+            offer(
+                &mut out,
+                crate::cluster::DEFAULT_SELECTOR,
+                "old stable/falco chart",
+                false,
+            );
+            offer(
+                &mut out,
+                crate::cluster::CHART_SELECTOR,
+                "falcosecurity Helm chart",
+                false,
+            );
+        }
+        "container" => offer(&mut out, "falco", "the Helm chart's Falco container", false),
+        "since" => {
+            for d in ["5m", "10m", "30m", "1h", "24h"] {
+                offer(&mut out, d, "", false);
+            }
+        }
+        "timeout" => {
+            for d in ["10s", "30s", "1m", "2m"] {
+                offer(&mut out, d, "", false);
+            }
+        }
+        _ => {
+            let possible = arg.get_possible_values();
+            if !possible.is_empty() {
+                for pv in possible.iter().filter(|pv| !pv.is_hide_set()) {
+                    let desc = pv.get_help().map(|h| h.to_string()).unwrap_or_default();
+                    offer(&mut out, pv.get_name(), &desc, true);
+                }
+            } else if matches!(
+                arg.get_value_hint(),
+                ValueHint::AnyPath | ValueHint::FilePath | ValueHint::DirPath
+            ) {
+                // No candidates and no directive: the shell completes file names.
+                out.directive = directive::DEFAULT;
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Fake;
+    impl Lookup for Fake {
+        fn namespaces(&self, _: Option<&Path>, context: Option<&str>) -> Vec<String> {
+            match context {
+                Some("other") => vec!["elsewhere".into()],
+                _ => vec!["default".into(), "falco".into(), "shadow-abc123".into()],
+            }
+        }
+        fn contexts(&self, _: Option<&Path>) -> Vec<String> {
+            vec!["kind-a".into(), "prod".into()]
+        }
+    }
+
+    fn run(words: &[&str]) -> Completions {
+        let words: Vec<String> = words.iter().map(|w| w.to_string()).collect();
+        complete(&words, &Fake)
+    }
+
+    #[test]
+    fn flag_names() {
+        let c = run(&["--sev"]);
+        assert_eq!(c.words(), ["--severity"]);
+        assert_eq!(c.directive, directive::NO_FILE_COMP);
+        let all = run(&["-"]);
+        for f in [
+            "--since",
+            "--output",
+            "--logs",
+            "--help",
+            "--version",
+            "--context",
+        ] {
+            assert!(all.words().contains(&f), "{f} in {:?}", all.words());
+        }
+        // Given flags are not offered again, nor their conflicts; --logs repeats.
+        let c = run(&["ns", "--since", "5m", "--logs", "a", "--"]);
+        assert!(!c.words().contains(&"--since"));
+        assert!(!c.words().contains(&"--since-time"));
+        assert!(!c.words().contains(&"--context"));
+        assert!(c.words().contains(&"--logs"));
+        assert!(c.render().contains("--severity\tLowest priority"));
+    }
+
+    #[test]
+    fn flag_values() {
+        let levels = run(&["--severity", ""]);
+        assert_eq!(
+            levels.words(),
+            [
+                "emergency",
+                "alert",
+                "critical",
+                "error",
+                "warning",
+                "notice",
+                "informational",
+                "debug"
+            ]
+        );
+        assert_eq!(run(&["-s", "CR"]).words(), ["critical"]);
+        assert_eq!(run(&["--severity=w"]).words(), ["--severity=warning"]);
+        assert_eq!(run(&["-sc"]).words(), ["-scritical"]);
+        assert_eq!(run(&["ns", "-o", ""]).words(), ["text", "json", "wide"]);
+        assert_eq!(run(&["--color", "a"]).words(), ["auto", "always"]);
+        assert_eq!(run(&["--falco-namespace", "f"]).words(), ["falco"]);
+        assert_eq!(run(&["--context", ""]).words(), ["kind-a", "prod"]);
+        let files = run(&["--logs", ""]);
+        assert!(files.candidates.is_empty());
+        assert_eq!(files.directive, directive::DEFAULT);
+        assert_eq!(run(&["--kubeconfig", "x"]).directive, directive::DEFAULT);
+    }
+
+    #[test]
+    fn namespaces_for_the_positional() {
+        assert_eq!(run(&["sh"]).words(), ["shadow-abc123"]);
+        assert_eq!(run(&[""]).words().len(), 3);
+        // --context picks the cluster asked.
+        assert_eq!(run(&["--context", "other", ""]).words(), ["elsewhere"]);
+        assert_eq!(run(&["--since", "5m", "--", "d"]).words(), ["default"]);
+        // One namespace only.
+        assert!(run(&["ns1", ""]).candidates.is_empty());
+        assert_eq!(run(&["completion", "b"]).words(), ["bash"]);
+        assert_eq!(run(&[]).render().lines().last(), Some(":4"));
+    }
+
+    #[test]
+    fn wire_format() {
+        let c = run(&["--output", "w"]);
+        assert_eq!(c.render(), "wide\tText with node and container\n:4\n");
+    }
+
+    #[test]
+    fn dispatch_leaves_checks_alone() {
+        let args = |v: &[&str]| v.iter().map(OsString::from).collect::<Vec<_>>();
+        assert!(dispatch(&args(&["k", "shadow-abc123"])).is_none());
+        assert!(dispatch(&args(&["k", "man", "--since", "5m"])).is_none());
+        assert!(dispatch(&args(&["k", "completion", "--fail-closed"])).is_none());
+        assert!(dispatch(&args(&["k", "--", "man"])).is_none());
+        assert!(dispatch(&args(&["k"])).is_none());
+    }
+
+    #[test]
+    fn scripts_and_man_page() {
+        for shell in Shell::value_variants() {
+            let script = String::from_utf8(completion_script(*shell)).unwrap_or_default();
+            assert!(script.contains(BIN_NAME), "{shell}");
+            assert!(script.contains("severity"), "{shell}");
+        }
+        let page = String::from_utf8(man_page().unwrap_or_default()).unwrap_or_default();
+        assert!(page.starts_with(".ie"), "{}", &page[..page.len().min(200)]);
+        assert!(page.contains(".TH KUBECTL-FALCO_VERIFY 1"), "{page}");
+        assert!(page.contains("kubectl falco\\-verify"), "{page}");
+        assert!(page.contains("\\-\\-severity"), "{page}");
+    }
+}
