@@ -8,14 +8,37 @@ use clap::{CommandFactory, FromArgMatches, Parser, ValueEnum};
 
 use crate::cluster::Target;
 use crate::falco::Priority;
-use crate::verdict::Window;
+use crate::verdict::{GroupBy, Ignores, Window};
 use crate::{CheckOptions, Input};
+
+/// `--group-by` keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GroupByArg {
+    Priority,
+    Rule,
+    Pod,
+    Node,
+    Container,
+}
+
+impl From<GroupByArg> for GroupBy {
+    fn from(g: GroupByArg) -> GroupBy {
+        match g {
+            GroupByArg::Priority => GroupBy::Priority,
+            GroupByArg::Rule => GroupBy::Rule,
+            GroupByArg::Pod => GroupBy::Pod,
+            GroupByArg::Node => GroupBy::Node,
+            GroupByArg::Container => GroupBy::Container,
+        }
+    }
+}
 
 /// Output formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {
     Text,
     Json,
+    Yaml,
     /// Text with node and container.
     Wide,
 }
@@ -36,8 +59,12 @@ pub enum ColorChoice {
 #[command(version = concat!(env!("CARGO_PKG_VERSION"), " (", env!("FALCO_VERIFY_GIT_COMMIT"), ")"), about, long_about, max_term_width = 100)]
 pub struct Cli {
     /// Namespace whose workloads' alerts count (exact match, a DNS-1123 label).
-    #[arg(value_name = "NAMESPACE", value_parser = parse_namespace)]
-    pub namespace: String,
+    #[arg(value_name = "NAMESPACE", value_parser = parse_namespace, required_unless_present = "all_namespaces")]
+    pub namespace: Option<String>,
+
+    /// Every namespace: one row of alert counts per namespace, worst first (blocks on any).
+    #[arg(short = 'A', long, conflicts_with_all = ["namespace", "nodes_of_namespace"])]
+    pub all_namespaces: bool,
 
     /// Window length ending now: 30s, 5m, 1h, 1h30m.
     #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_duration, conflicts_with = "since_time")]
@@ -74,6 +101,18 @@ pub struct Cli {
     /// Falco's container [default: falco if the pod has one, else the pod's kubectl.kubernetes.io/default-container, else its only container].
     #[arg(short, long, value_name = "NAME")]
     pub container: Option<String>,
+
+    /// Breakdown table: counts, worst priority, first and last seen per key.
+    #[arg(long, value_name = "KEY", value_enum)]
+    pub group_by: Option<GroupByArg>,
+
+    /// Accept alerts of this rule as known noise (glob; repeatable): counted and shown as ignored, never blocking.
+    #[arg(long, value_name = "NAME")]
+    pub ignore_rule: Vec<String>,
+
+    /// YAML list of accepted noise: `- rule: GLOB` with optional `output_fields: {FIELD: GLOB}`.
+    #[arg(long, value_name = "PATH")]
+    pub ignore_file: Vec<PathBuf>,
 
     /// Output format.
     #[arg(short, long, value_name = "FORMAT", default_value = "text")]
@@ -237,13 +276,24 @@ pub fn use_color(choice: ColorChoice, no_color: Option<&str>, is_terminal: bool)
 }
 
 impl Cli {
+    /// Loads `--ignore-file`s and adds `--ignore-rule`s.
+    pub fn ignores(&self) -> Result<Ignores, crate::verdict::ignore::IgnoreFileError> {
+        let mut all = Ignores::from_globs(self.ignore_rule.iter().cloned());
+        for p in &self.ignore_file {
+            all.extend(Ignores::load(p)?);
+        }
+        Ok(all)
+    }
+
     /// The check these flags ask for, as of `now`.
     pub fn to_options(&self, now: DateTime<Utc>, enabled: bool) -> CheckOptions {
         let since = self.since_time.unwrap_or_else(|| {
             now - chrono::Duration::from_std(self.since)
                 .unwrap_or_else(|_| chrono::Duration::minutes(10))
         });
-        let mut o = CheckOptions::new(&self.namespace, since);
+        let mut o = CheckOptions::new(self.namespace.as_deref().unwrap_or(""), since);
+        o.all_namespaces = self.all_namespaces;
+        o.group_by = self.group_by.map(GroupBy::from);
         o.now = now;
         o.window = Window {
             start: since,

@@ -49,15 +49,25 @@ pub enum ClusterError {
     Credentials { detail: String },
     #[error("the --timeout deadline passed while {doing}. Raise --timeout, or check the API server's latency")]
     Deadline { doing: String },
-    #[error("the API server answered {code} {reason}: {message}")]
+    #[error("the API server answered {code} {reason}: {message}{}", api_hint(*.code))]
     Api {
         code: u16,
         reason: String,
         message: String,
         retry_after: Option<u32>,
     },
-    #[error("the log stream broke after {bytes} bytes: {detail}")]
+    #[error("the log stream broke after {bytes} bytes: {detail}. The connection to the API server was cut; run the check again")]
     Stream { bytes: u64, detail: String },
+}
+
+/// What to do about an API answer [`ClusterError::Api`] carries.
+fn api_hint(code: u16) -> &'static str {
+    match code {
+        400 => ". Check the Falco pod's state with kubectl describe pod",
+        404 => ". It is gone (a pod deleted after it was listed, e.g. by a rollout): run the check again",
+        429 | 500 | 502 | 503 | 504 => ". It was retried within --timeout: check the API server's health, raise --timeout or run the check again later",
+        _ => "",
+    }
 }
 
 impl ClusterError {
@@ -253,6 +263,24 @@ impl Cluster {
         deadline: Instant,
         on_chunk: &mut (dyn FnMut(&[u8]) + Send),
     ) -> (u64, Result<(), ClusterError>) {
+        self.stream_log_until(namespace, pod, request, deadline, None, on_chunk)
+            .await
+    }
+
+    /// [`Cluster::stream_log`] that also ends, without error, when `stop` turns true (watch mode).
+    pub async fn stream_log_until(
+        &self,
+        namespace: &str,
+        pod: &str,
+        request: &LogRequest,
+        deadline: Instant,
+        stop: Option<tokio::sync::watch::Receiver<bool>>,
+        on_chunk: &mut (dyn FnMut(&[u8]) + Send),
+    ) -> (u64, Result<(), ClusterError>) {
+        let mut stop = stop;
+        let stopped = |s: &Option<tokio::sync::watch::Receiver<bool>>| {
+            s.as_ref().is_some_and(|r| *r.borrow())
+        };
         let api: Api<Pod> = Api::namespaced(self.client.clone(), namespace);
         let lp = LogParams {
             container: Some(request.container.clone()),
@@ -260,6 +288,7 @@ impl Cluster {
             timestamps: true,
             since_time: request.since.and_then(to_jiff),
             limit_bytes: request.limit_bytes,
+            follow: request.follow,
             ..LogParams::default()
         };
         let what = Some(("get", "pods/log", namespace));
@@ -276,7 +305,20 @@ impl Cluster {
         let mut reader = Box::pin(reader);
         let mut bytes = 0u64;
         loop {
-            let n = match timeout_at(deadline, reader.as_mut().fill_buf()).await {
+            if stopped(&stop) {
+                return (bytes, Ok(()));
+            }
+            let mut pinned = reader.as_mut();
+            let read = timeout_at(deadline, pinned.fill_buf());
+            let next = match stop.as_mut() {
+                Some(rx) => tokio::select! {
+                    r = read => Some(r),
+                    _ = rx.changed() => None,
+                },
+                None => Some(read.await),
+            };
+            let Some(next) = next else { continue };
+            let n = match next {
                 Err(_) => {
                     return (
                         bytes,
@@ -307,8 +349,10 @@ impl Cluster {
 }
 
 /// One log request: which container instance, from when.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct LogRequest {
+    /// Keep the stream open for new lines (watch mode).
+    pub follow: bool,
     pub container: String,
     pub previous: bool,
     pub since: Option<DateTime<Utc>>,

@@ -61,6 +61,11 @@ pub struct CheckOptions {
     pub nodes_of_namespace: bool,
     /// Reference "now" for `since_minutes`.
     pub now: DateTime<Utc>,
+    /// Every namespace instead of `namespace` (`-A`): per-namespace counts.
+    pub all_namespaces: bool,
+    /// Accepted noise: counted and shown, never blocking.
+    pub ignores: verdict::Ignores,
+    pub group_by: Option<verdict::GroupBy>,
 }
 
 impl CheckOptions {
@@ -84,12 +89,29 @@ impl CheckOptions {
             max_line: falco::DEFAULT_MAX_LINE,
             nodes_of_namespace: false,
             now: Utc::now(),
+            all_namespaces: false,
+            ignores: verdict::Ignores::default(),
+            group_by: None,
         }
+    }
+
+    /// The alert filter these options describe.
+    pub fn filter(&self) -> AlertFilter {
+        let ns = (!self.all_namespaces).then_some(self.namespace.as_str());
+        let mut f = AlertFilter::for_namespace(ns, self.window, self.threshold);
+        f.ignores = self.ignores.clone();
+        f.group_by = self.group_by;
+        f
     }
 
     fn echo(&self, selector_used: String) -> Echo {
         Echo {
-            namespace: self.namespace.clone(),
+            namespace: if self.all_namespaces {
+                "*".to_string()
+            } else {
+                self.namespace.clone()
+            },
+            group_by: self.group_by,
             falco_namespace: self.falco_namespace.clone(),
             label_selector: selector_used,
             window: self.window,
@@ -106,11 +128,7 @@ impl CheckOptions {
 
 /// Runs the check. Never fails: every problem ends in the result's verdict and reason.
 pub async fn check_falco_alerts(opts: &CheckOptions) -> CheckResult {
-    let filter = Arc::new(AlertFilter::new(
-        &opts.namespace,
-        opts.window,
-        opts.threshold,
-    ));
+    let filter = Arc::new(opts.filter());
     let empty = || Tally::new(filter.clone(), LogOrigin::default(), opts.max_alerts);
     let default_selector = opts
         .selector
@@ -264,28 +282,23 @@ struct PodRead {
     warnings: Vec<String>,
 }
 
-async fn read_cluster(
+/// The Falco pods to read, or why there are none: (selector, reason, warnings).
+struct Discovered {
+    cluster: Cluster,
+    selector: String,
+    pods: Vec<k8s_openapi::api::core::v1::Pod>,
+    scope: String,
+    warnings: Vec<String>,
+}
+
+type NotFound = (String, String, Vec<String>);
+
+/// Connects and finds the Falco pods (selector fallback, `--nodes-of-namespace` scope).
+async fn discover(
     target: &Target,
-    filter: &Arc<AlertFilter>,
     opts: &CheckOptions,
-) -> (String, Findings) {
-    let deadline = Instant::now() + opts.timeout;
-    let empty = || Tally::new(filter.clone(), LogOrigin::default(), opts.max_alerts);
-    let skipped = |selector: String, why: String, warnings: Vec<String>| {
-        (
-            selector,
-            Findings {
-                scope: None,
-                tally: empty(),
-                pods: vec![],
-                raw_lines: 0,
-                parsed_records: 0,
-                skipped: Some(why),
-                disabled: false,
-                warnings,
-            },
-        )
-    };
+    deadline: Instant,
+) -> Result<Discovered, NotFound> {
     let first_selector = opts
         .selector
         .clone()
@@ -294,16 +307,16 @@ async fn read_cluster(
     let cluster =
         match tokio::time::timeout_at(deadline, Cluster::connect(target, connect_timeout)).await {
             Ok(Ok(c)) => c,
-            Ok(Err(e)) => return skipped(first_selector, e.to_string(), vec![]),
+            Ok(Err(e)) => return Err((first_selector, e.to_string(), vec![])),
             Err(_) => {
-                return skipped(
+                return Err((
                     first_selector,
                     ClusterError::Deadline {
                         doing: "loading the kubeconfig".into(),
                     }
                     .to_string(),
                     vec![],
-                )
+                ))
             }
         };
     let mut warnings = Vec::new();
@@ -311,7 +324,7 @@ async fn read_cluster(
     let mut selector = first_selector;
     let mut pods = match cluster.list_pods(ns, &selector, deadline).await {
         Ok(p) => p,
-        Err(e) => return skipped(selector, e.to_string(), warnings),
+        Err(e) => return Err((selector, e.to_string(), warnings)),
     };
     if pods.is_empty() && opts.selector.is_none() {
         match cluster
@@ -329,7 +342,7 @@ async fn read_cluster(
                 pods = p;
             }
             Ok(_) => {}
-            Err(e) => return skipped(selector, e.to_string(), warnings),
+            Err(e) => return Err((selector, e.to_string(), warnings)),
         }
     }
     if pods.is_empty() {
@@ -345,14 +358,14 @@ async fn read_cluster(
         let why = format!(
             "no Falco pods: no pod in namespace {ns} matches {tried}. Is Falco installed? Check `kubectl get pods -n {ns} --show-labels`, then pass --falco-namespace / --selector"
         );
-        return skipped(selector, why, warnings);
+        return Err((selector, why, warnings));
     }
     pods.sort_by_key(cluster::name_of);
     let mut scope = format!("all {} Falco pod(s)", pods.len());
     if opts.nodes_of_namespace {
         let workloads = match cluster.list_pods(&opts.namespace, "", deadline).await {
             Ok(p) => p,
-            Err(e) => return skipped(selector, format!("--nodes-of-namespace: {e}"), warnings),
+            Err(e) => return Err((selector, format!("--nodes-of-namespace: {e}"), warnings)),
         };
         let nodes: std::collections::BTreeSet<String> =
             workloads.iter().filter_map(cluster::node_of).collect();
@@ -375,9 +388,52 @@ async fn read_cluster(
         ));
         if pods.is_empty() {
             let why = format!("--nodes-of-namespace: no Falco pod runs on a node of namespace {} (it has {} pod(s))", opts.namespace, workloads.len());
-            return skipped(selector, why, warnings);
+            return Err((selector, why, warnings));
         }
     }
+
+    Ok(Discovered {
+        cluster,
+        selector,
+        pods,
+        scope,
+        warnings,
+    })
+}
+
+async fn read_cluster(
+    target: &Target,
+    filter: &Arc<AlertFilter>,
+    opts: &CheckOptions,
+) -> (String, Findings) {
+    let deadline = Instant::now() + opts.timeout;
+    let empty = || Tally::new(filter.clone(), LogOrigin::default(), opts.max_alerts);
+    let skipped = |selector: String, why: String, warnings: Vec<String>| {
+        (
+            selector,
+            Findings {
+                scope: None,
+                tally: empty(),
+                pods: vec![],
+                raw_lines: 0,
+                parsed_records: 0,
+                skipped: Some(why),
+                disabled: false,
+                warnings,
+            },
+        )
+    };
+    let Discovered {
+        cluster,
+        selector,
+        pods,
+        scope,
+        mut warnings,
+    } = match discover(target, opts, deadline).await {
+        Ok(d) => d,
+        Err((selector, why, warnings)) => return skipped(selector, why, warnings),
+    };
+    let ns = &opts.falco_namespace;
 
     let limit = Arc::new(Semaphore::new(opts.max_concurrency.max(1)));
     let mut tasks = Vec::new();
@@ -492,6 +548,7 @@ async fn read_pod(
     }
     for previous in instances {
         let request = LogRequest {
+            follow: false,
             container: container.clone(),
             previous,
             since: Some(start),
@@ -559,6 +616,7 @@ async fn rotated_gap(
     deadline: Instant,
 ) -> Option<String> {
     let request = LogRequest {
+        follow: false,
         container: container.to_string(),
         previous: false,
         since: None,

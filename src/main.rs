@@ -30,7 +30,14 @@ fn main() -> ExitCode {
             .ok()
             .as_deref(),
     );
-    let options = args.to_options(chrono::Utc::now(), enabled);
+    let mut options = args.to_options(chrono::Utc::now(), enabled);
+    options.ignores = match args.ignores() {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(verdict::exit::USAGE as u8);
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -46,11 +53,8 @@ fn main() -> ExitCode {
     runtime.shutdown_background();
 
     let no_color = std::env::var("NO_COLOR").ok();
-    let stdout_color = cli::use_color(
-        args.color,
-        no_color.as_deref(),
-        std::io::stdout().is_terminal(),
-    );
+    let stdout_tty = std::io::stdout().is_terminal();
+    let stdout_color = cli::use_color(args.color, no_color.as_deref(), stdout_tty);
     let stderr_color = cli::use_color(
         args.color,
         no_color.as_deref(),
@@ -58,11 +62,13 @@ fn main() -> ExitCode {
     );
     let body = match args.output {
         OutputFormat::Json => render::json(&result) + "\n",
+        OutputFormat::Yaml => render::yaml(&result),
         OutputFormat::Text => render::text(
             &result,
             Style {
                 color: stdout_color,
                 wide: false,
+                tty: stdout_tty,
             },
         ),
         OutputFormat::Wide => render::text(
@@ -70,6 +76,7 @@ fn main() -> ExitCode {
             Style {
                 color: stdout_color,
                 wide: true,
+                tty: stdout_tty,
             },
         ),
     };

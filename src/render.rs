@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use owo_colors::OwoColorize;
 
 use crate::falco::Priority;
+use crate::verdict::breakdown::sparkline;
 use crate::verdict::{Alert, CheckResult, Verdict};
 
 /// How to draw text output.
@@ -14,6 +15,8 @@ pub struct Style {
     pub color: bool,
     /// Adds node and container columns.
     pub wide: bool,
+    /// Output goes to a terminal: draw the timeline as a sparkline.
+    pub tty: bool,
 }
 
 /// Replaces control characters, terminal escapes and bidi overrides with visible escapes, so that
@@ -94,6 +97,9 @@ pub fn text(r: &CheckResult, style: Style) -> String {
     );
     if r.verdict != Verdict::Skipped {
         o.push('\n');
+        if !r.namespaces.is_empty() || r.namespace_filter == "*" {
+            namespaces_table(&mut o, r, style);
+        }
         let _ = writeln!(o, "  {:<15}{:>8}", "PRIORITY", "COUNT");
         for p in Priority::ALL {
             let n = r.summary.get(p);
@@ -118,6 +124,17 @@ pub fn text(r: &CheckResult, style: Style) -> String {
                 label
             }
         );
+        if r.ignored_count > 0 {
+            let _ = writeln!(
+                o,
+                "  {:<15}{:>8}  (accepted noise: counted above, not blocking)",
+                "IGNORED", r.ignored_count
+            );
+        }
+        timeline(&mut o, r, style);
+        if let Some(g) = r.group_by {
+            groups_table(&mut o, r, g.as_str(), style);
+        }
         let blocking: Vec<&Alert> = r.alerts.iter().filter(|a| a.blocking).collect();
         if !blocking.is_empty() {
             let _ = writeln!(o, "\nBlocking alerts ({}):", r.blocking_count);
@@ -171,6 +188,101 @@ pub fn text(r: &CheckResult, style: Style) -> String {
     };
     let _ = writeln!(o, "{line}");
     o
+}
+
+fn timeline(o: &mut String, r: &CheckResult, style: Style) {
+    if r.timeline.len() < 2 {
+        return;
+    }
+    let counts: Vec<u64> = r.timeline.iter().map(|m| m.count).collect();
+    let first = r.timeline.first().map(|m| m.minute.as_str()).unwrap_or("");
+    let last = r.timeline.last().map(|m| m.minute.as_str()).unwrap_or("");
+    let body = if style.tty {
+        sparkline(&counts)
+    } else {
+        counts
+            .iter()
+            .map(u64::to_string)
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let _ = writeln!(o, "\nAlerts per minute, {first} .. {last}:\n  {body}");
+}
+
+fn groups_table(o: &mut String, r: &CheckResult, key: &str, style: Style) {
+    let _ = writeln!(o, "\nBy {key}:");
+    let _ = writeln!(
+        o,
+        "  {:<44} {:>7} {:>8} {:>7}  {:<13} {:<20} {:<20}",
+        key.to_uppercase(),
+        "COUNT",
+        "BLOCKING",
+        "IGNORED",
+        "WORST",
+        "FIRST SEEN",
+        "LAST SEEN"
+    );
+    for g in &r.groups {
+        let worst = g.worst.map_or("OTHER", |p| p.as_upper());
+        let row = format!(
+            "  {:<44} {:>7} {:>8} {:>7}  {:<13} {:<20} {:<20}",
+            truncate(&neutralize(if g.key.is_empty() { "-" } else { &g.key }), 44),
+            g.count,
+            g.blocking,
+            g.ignored,
+            worst,
+            g.first_seen.as_deref().unwrap_or("-"),
+            g.last_seen.as_deref().unwrap_or("-")
+        );
+        let _ = writeln!(
+            o,
+            "{}",
+            if g.blocking > 0 {
+                paint(&row, g.worst, style.color)
+            } else {
+                row
+            }
+        );
+    }
+}
+
+fn namespaces_table(o: &mut String, r: &CheckResult, style: Style) {
+    let _ = writeln!(
+        o,
+        "  {:<40} {:>7} {:>8} {:>7}  {:<13}",
+        "NAMESPACE", "ALERTS", "BLOCKING", "IGNORED", "WORST"
+    );
+    for n in &r.namespaces {
+        let row = format!(
+            "  {:<40} {:>7} {:>8} {:>7}  {:<13}",
+            truncate(&neutralize(&n.namespace), 40),
+            n.alert_count,
+            n.blocking_count,
+            n.ignored_count,
+            n.worst.map_or("OTHER", |p| p.as_upper())
+        );
+        let _ = writeln!(
+            o,
+            "{}",
+            if n.blocking_count > 0 {
+                paint(&row, n.worst, style.color)
+            } else {
+                row
+            }
+        );
+    }
+    if r.namespaces.is_empty() {
+        let _ = writeln!(o, "  (no alert for any namespace in the window)");
+    }
+    o.push('\n');
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        s.chars().take(n - 1).collect::<String>() + "…"
+    }
 }
 
 fn alert_line(o: &mut String, a: &Alert, style: Style) {
@@ -232,6 +344,14 @@ pub fn warnings(r: &CheckResult, color: bool) -> String {
         let _ = writeln!(o, "{label} {}", neutralize(&w));
     }
     o
+}
+
+/// The YAML view: the same document as JSON.
+pub fn yaml(r: &CheckResult) -> String {
+    match serde_saphyr::to_string(r) {
+        Ok(s) => s,
+        Err(e) => format!("tool: falco\nerror: {:?}\n", e.to_string()),
+    }
 }
 
 /// The JSON view: one object, the seed's result structure plus our fields.

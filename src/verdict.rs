@@ -9,6 +9,12 @@ use serde_json::{Map, Value};
 
 use crate::falco::{Event, EventSink, Priority};
 
+pub mod breakdown;
+pub mod ignore;
+
+pub use breakdown::{GroupBy, GroupStat, Minute, NamespaceStat};
+pub use ignore::{IgnoreRule, Ignores};
+
 /// The time window: events at or after `start` (inclusive) and, when set, before `end`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Window {
@@ -22,31 +28,52 @@ impl Window {
     }
 }
 
-/// What to look for: alerts for exactly this namespace, in the window, blocking from `threshold` up.
+/// What to look for: alerts for exactly this namespace (or any, for `-A`), in the window,
+/// blocking from `threshold` up unless accepted as noise.
 #[derive(Debug)]
 pub struct AlertFilter {
-    pub namespace: String,
+    /// `None`: every namespace (`--all-namespaces`).
+    pub namespace: Option<String>,
     pub window: Window,
     pub threshold: Priority,
+    pub ignores: Ignores,
+    pub group_by: Option<GroupBy>,
     /// Most lines belong to other namespaces: a line without these bytes is not parsed.
-    needle: memmem::Finder<'static>,
+    needle: Option<memmem::Finder<'static>>,
     drop_needle: memmem::Finder<'static>,
 }
 
 impl AlertFilter {
     pub fn new(namespace: &str, window: Window, threshold: Priority) -> Self {
+        Self::for_namespace(Some(namespace), window, threshold)
+    }
+
+    pub fn for_namespace(namespace: Option<&str>, window: Window, threshold: Priority) -> Self {
         AlertFilter {
-            namespace: namespace.to_string(),
+            namespace: namespace.map(str::to_string),
             window,
             threshold,
-            needle: memmem::Finder::new(namespace.as_bytes()).into_owned(),
+            ignores: Ignores::default(),
+            group_by: None,
+            needle: namespace.map(|n| memmem::Finder::new(n.as_bytes()).into_owned()),
             drop_needle: memmem::Finder::new(b"syscall event drop").into_owned(),
         }
     }
 
     /// True when the bytes could hold an alert for the namespace or a Falco drop report.
     pub fn may_match(&self, raw: &[u8]) -> bool {
-        self.needle.find(raw).is_some() || self.drop_needle.find(raw).is_some()
+        match &self.needle {
+            Some(n) => n.find(raw).is_some() || self.drop_needle.find(raw).is_some(),
+            None => true,
+        }
+    }
+
+    fn wants_namespace(&self, ns: Option<&str>) -> bool {
+        match (&self.namespace, ns) {
+            (Some(want), Some(got)) => want == got,
+            (None, Some(_)) => true,
+            (_, None) => false,
+        }
     }
 }
 
@@ -72,8 +99,12 @@ pub struct Alert {
     pub pod: Option<String>,
     pub node: Option<String>,
     pub container: Option<String>,
-    /// At or above the threshold (or of a priority Falco does not define).
+    /// The workload's namespace.
+    pub namespace: Option<String>,
+    /// At or above the threshold (or of a priority Falco does not define), and not ignored.
     pub blocking: bool,
+    /// Matched `--ignore-rule` / `--ignore-file`: counted and shown, never blocking.
+    pub ignored: bool,
     #[serde(skip)]
     pub level: Option<Priority>,
     #[serde(skip)]
@@ -100,7 +131,7 @@ impl Summary {
     pub fn total(&self) -> u64 {
         self.by_priority.iter().sum::<u64>() + self.other
     }
-    fn merge(&mut self, o: &Summary) {
+    pub(crate) fn merge(&mut self, o: &Summary) {
         for (a, b) in self.by_priority.iter_mut().zip(o.by_priority) {
             *a += b;
         }
@@ -190,6 +221,11 @@ pub struct Tally {
     pub outside_window: u64,
     /// Alerts for the namespace whose date could not be worked out: counted as inside.
     pub undated: u64,
+    /// Alerts accepted as noise.
+    pub ignored: u64,
+    pub groups: breakdown::Groups,
+    pub timeline: breakdown::Timeline,
+    pub namespaces: breakdown::Namespaces,
 }
 
 impl Tally {
@@ -203,6 +239,10 @@ impl Tally {
             syscall_drops: 0,
             outside_window: 0,
             undated: 0,
+            ignored: 0,
+            groups: breakdown::Groups::default(),
+            timeline: breakdown::Timeline::default(),
+            namespaces: breakdown::Namespaces::default(),
         }
     }
 
@@ -213,6 +253,10 @@ impl Tally {
         self.syscall_drops += o.syscall_drops;
         self.outside_window += o.outside_window;
         self.undated += o.undated;
+        self.ignored += o.ignored;
+        self.groups.merge(o.groups);
+        self.timeline.merge(o.timeline);
+        self.namespaces.merge(o.namespaces);
     }
 }
 
@@ -229,7 +273,7 @@ impl EventSink for Tally {
             }
             return;
         }
-        if e.namespace.as_deref() != Some(f.namespace.as_str()) {
+        if !f.wants_namespace(e.namespace.as_deref()) {
             return;
         }
         match e.time {
@@ -242,9 +286,34 @@ impl EventSink for Tally {
             None => self.undated += 1,
         }
         self.summary.add(e.priority);
-        let blocking = e.priority.is_none_or(|p| p.at_least(f.threshold));
-        if blocking {
-            self.blocking += 1;
+        let ignored = !f.ignores.is_empty()
+            && f.ignores
+                .matches(e.rule.as_deref(), e.output_fields.as_ref());
+        let blocking = !ignored && e.priority.is_none_or(|p| p.at_least(f.threshold));
+        self.blocking += u64::from(blocking);
+        self.ignored += u64::from(ignored);
+        if let Some(t) = e.time {
+            self.timeline.add(t);
+        }
+        if let Some(g) = f.group_by {
+            let key = match g {
+                GroupBy::Priority => e
+                    .priority
+                    .map_or_else(|| e.priority_text.clone(), |p| p.as_falco_str().to_string()),
+                GroupBy::Rule => e.rule.clone().unwrap_or_default(),
+                GroupBy::Pod => self.origin.pod.clone().unwrap_or_default(),
+                GroupBy::Node => self.origin.node.clone().unwrap_or_default(),
+                GroupBy::Container => self.origin.container.clone().unwrap_or_default(),
+            };
+            self.groups.add(&key, e.priority, e.time, blocking, ignored);
+        }
+        if f.namespace.is_none() {
+            self.namespaces.add(
+                e.namespace.as_deref().unwrap_or(""),
+                e.priority,
+                blocking,
+                ignored,
+            );
         }
         self.alerts.push(Alert {
             time: e
@@ -261,7 +330,9 @@ impl EventSink for Tally {
             pod: self.origin.pod.clone(),
             node: self.origin.node.clone(),
             container: self.origin.container.clone(),
+            namespace: e.namespace,
             blocking,
+            ignored,
             level: e.priority,
             at: e.time,
         });
@@ -351,6 +422,15 @@ pub struct CheckResult {
     pub input: &'static str,
     /// Which Falco pods were read (all of them unless `--nodes-of-namespace`).
     pub scope: Option<String>,
+    /// Alerts accepted as noise (`--ignore-rule`, `--ignore-file`): counted, never blocking.
+    pub ignored_count: u64,
+    /// `--group-by` key and rows (worst priority first).
+    pub group_by: Option<GroupBy>,
+    pub groups: Vec<GroupStat>,
+    /// Alerts per minute, from the first to the last.
+    pub timeline: Vec<Minute>,
+    /// `--all-namespaces`: one row per namespace, worst priority first.
+    pub namespaces: Vec<NamespaceStat>,
     #[serde(skip)]
     pub warnings: Vec<String>,
 }
@@ -383,6 +463,7 @@ pub struct Echo {
     pub fail_closed: bool,
     /// `"cluster"` or `"logs"` (files given with `--logs`).
     pub input: &'static str,
+    pub group_by: Option<GroupBy>,
 }
 
 /// Works out the verdict, the reason and the exit code.
@@ -453,6 +534,10 @@ pub fn conclude(echo: Echo, f: Findings) -> CheckResult {
         Verdict::Skipped | Verdict::Incomplete => exit::PASSED,
     };
     let outside = tally.outside_window;
+    let ignored = tally.ignored;
+    let timeline = tally.timeline.minutes();
+    let groups = tally.groups.rows();
+    let namespaces = tally.namespaces.rows();
     let (alerts, alerts_omitted) = tally.alerts.into_sorted();
     CheckResult {
         tool: "falco",
@@ -485,6 +570,11 @@ pub fn conclude(echo: Echo, f: Findings) -> CheckResult {
         outside_window_count: outside,
         input: echo.input,
         scope,
+        ignored_count: ignored,
+        group_by: echo.group_by,
+        groups,
+        timeline,
+        namespaces,
         warnings,
     }
 }
@@ -555,7 +645,9 @@ mod tests {
             pod: None,
             node: None,
             container: None,
+            namespace: None,
             blocking: true,
+            ignored: false,
             level: p,
             at: None,
         };

@@ -1,0 +1,169 @@
+//! Accepted noise: alerts a team has decided not to block on. They are still counted and shown.
+
+use std::path::Path;
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+/// One accepted-noise entry: a rule name glob and, optionally, `output_fields` that must match too.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IgnoreRule {
+    /// Glob (`*`, `?`) over the rule name (for text output: the message title).
+    pub rule: String,
+    /// Field -> glob over its value as text; all must match.
+    #[serde(default)]
+    pub output_fields: std::collections::BTreeMap<String, String>,
+    /// Why this is accepted (shown nowhere, kept for the reader of the file).
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// The `--ignore-file` format: a YAML list of [`IgnoreRule`], or `{ignore: [...]}`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum IgnoreFile {
+    List(Vec<IgnoreRule>),
+    Doc { ignore: Vec<IgnoreRule> },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IgnoreFileError {
+    #[error("cannot read ignore file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("ignore file {path} is not a YAML list of {{rule: GLOB, output_fields: {{FIELD: GLOB}}}}: {detail}")]
+    Parse { path: String, detail: String },
+}
+
+/// All accepted-noise entries.
+#[derive(Debug, Clone, Default)]
+pub struct Ignores {
+    rules: Vec<IgnoreRule>,
+}
+
+impl Ignores {
+    pub fn new(rules: Vec<IgnoreRule>) -> Self {
+        Ignores { rules }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
+    /// `--ignore-rule NAME` entries.
+    pub fn from_globs<I: IntoIterator<Item = String>>(globs: I) -> Self {
+        Ignores::new(
+            globs
+                .into_iter()
+                .map(|rule| IgnoreRule {
+                    rule,
+                    ..IgnoreRule::default()
+                })
+                .collect(),
+        )
+    }
+
+    pub fn extend(&mut self, other: Ignores) {
+        self.rules.extend(other.rules);
+    }
+
+    pub fn load(path: &Path) -> Result<Ignores, IgnoreFileError> {
+        let p = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| IgnoreFileError::Read {
+            path: p.clone(),
+            source,
+        })?;
+        Ignores::parse(&text).map_err(|detail| IgnoreFileError::Parse { path: p, detail })
+    }
+
+    pub fn parse(text: &str) -> Result<Ignores, String> {
+        if text.trim().is_empty() {
+            return Ok(Ignores::default());
+        }
+        let file: IgnoreFile = serde_saphyr::from_str(text).map_err(|e| e.to_string())?;
+        Ok(Ignores::new(match file {
+            IgnoreFile::List(l) => l,
+            IgnoreFile::Doc { ignore } => ignore,
+        }))
+    }
+
+    /// Whether an alert with this rule and these fields is accepted noise.
+    pub fn matches(&self, rule: Option<&str>, fields: Option<&Map<String, Value>>) -> bool {
+        let rule = rule.unwrap_or("");
+        self.rules.iter().any(|r| {
+            glob(&r.rule, rule)
+                && r.output_fields.iter().all(|(k, pattern)| {
+                    let value = fields.and_then(|f| f.get(k));
+                    match value {
+                        Some(Value::String(s)) => glob(pattern, s),
+                        Some(Value::Null) | None => false,
+                        Some(v) => glob(pattern, &v.to_string()),
+                    }
+                })
+        })
+    }
+}
+
+/// Shell-style glob: `*` any run, `?` one character, everything else literal.
+pub fn glob(pattern: &str, text: &str) -> bool {
+    let p: Vec<char> = pattern.chars().collect();
+    let t: Vec<char> = text.chars().collect();
+    let (mut pi, mut ti) = (0, 0);
+    let (mut star, mut mark) = (None, 0);
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ti;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ti = mark;
+        } else {
+            return false;
+        }
+    }
+    while pi < p.len() && p[pi] == '*' {
+        pi += 1;
+    }
+    pi == p.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs() {
+        assert!(glob("Terminal shell*", "Terminal shell in container"));
+        assert!(glob("*shell*", "Terminal shell in container"));
+        assert!(glob("a?c", "abc"));
+        assert!(!glob("Terminal", "Terminal shell"));
+        assert!(glob("*", ""));
+        assert!(!glob("a*b", "acbx"));
+    }
+
+    #[test]
+    fn file_forms_and_field_matches() {
+        let i = Ignores::parse("- rule: 'Launch Privileged*'\n  output_fields:\n    container.image.repository: ghcr.io/acme/*\n- rule: Read ssh information\n").expect("list");
+        let mut f = Map::new();
+        f.insert(
+            "container.image.repository".into(),
+            Value::String("ghcr.io/acme/jobs".into()),
+        );
+        assert!(i.matches(Some("Launch Privileged Container"), Some(&f)));
+        assert!(!i.matches(Some("Launch Privileged Container"), None));
+        assert!(i.matches(Some("Read ssh information"), None));
+        assert!(!i.matches(Some("Other"), Some(&f)));
+        let d = Ignores::parse("ignore:\n  - rule: X\n").expect("doc");
+        assert!(d.matches(Some("X"), None));
+        assert!(Ignores::parse("- rule: X\n  bogus: 1\n").is_err());
+        assert!(Ignores::parse("").expect("empty").is_empty());
+    }
+}
