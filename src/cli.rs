@@ -66,9 +66,9 @@ pub struct Cli {
     #[arg(short = 'A', long, conflicts_with_all = ["namespace", "nodes_of_namespace"])]
     pub all_namespaces: bool,
 
-    /// Window length ending now: 30s, 5m, 1h, 1h30m.
-    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_duration, conflicts_with = "since_time")]
-    pub since: Duration,
+    /// Window length ending now: 30s, 5m, 1h, 1h30m [default: 10m; with --for: the window starts now].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, conflicts_with = "since_time")]
+    pub since: Option<Duration>,
 
     /// Window start instead of --since (RFC3339, e.g. 2024-01-15T10:30:00Z or +00:00).
     #[arg(long, value_name = "RFC3339", value_parser = parse_time)]
@@ -113,6 +113,16 @@ pub struct Cli {
     /// YAML list of accepted noise: `- rule: GLOB` with optional `output_fields: {FIELD: GLOB}`.
     #[arg(long, value_name = "PATH")]
     pub ignore_file: Vec<PathBuf>,
+
+    /// Follow the Falco pods live and print each new alert as it arrives; Ctrl-C (or --for) ends
+    /// with the usual verdict and exit code.
+    #[arg(short, long, conflicts_with = "logs")]
+    pub watch: bool,
+
+    /// Soak window: follow the logs for DURATION from now, then give the verdict for the whole
+    /// window (start the check before applying a change).
+    #[arg(long = "for", value_name = "DURATION", value_parser = parse_duration, conflicts_with = "logs")]
+    pub for_: Option<Duration>,
 
     /// Output format.
     #[arg(short, long, value_name = "FORMAT", default_value = "text")]
@@ -276,6 +286,15 @@ pub fn use_color(choice: ColorChoice, no_color: Option<&str>, is_terminal: bool)
 }
 
 impl Cli {
+    /// Follow mode and its window end: `Some(None)` for `--watch` until Ctrl-C.
+    pub fn follow(&self, now: DateTime<Utc>) -> Option<Option<DateTime<Utc>>> {
+        let end = self
+            .for_
+            .and_then(|d| chrono::Duration::from_std(d).ok())
+            .map(|d| now + d);
+        (self.watch || end.is_some()).then_some(end)
+    }
+
     /// Loads `--ignore-file`s and adds `--ignore-rule`s.
     pub fn ignores(&self) -> Result<Ignores, crate::verdict::ignore::IgnoreFileError> {
         let mut all = Ignores::from_globs(self.ignore_rule.iter().cloned());
@@ -287,10 +306,16 @@ impl Cli {
 
     /// The check these flags ask for, as of `now`.
     pub fn to_options(&self, now: DateTime<Utc>, enabled: bool) -> CheckOptions {
-        let since = self.since_time.unwrap_or_else(|| {
-            now - chrono::Duration::from_std(self.since)
-                .unwrap_or_else(|_| chrono::Duration::minutes(10))
-        });
+        let back = |d: Duration| {
+            now - chrono::Duration::from_std(d).unwrap_or_else(|_| chrono::Duration::minutes(10))
+        };
+        let since = match (self.since_time, self.since, self.for_) {
+            (Some(t), _, _) => t,
+            (None, Some(d), _) => back(d),
+            // A soak window starts when the check does.
+            (None, None, Some(_)) => now,
+            (None, None, None) => back(Duration::from_secs(600)),
+        };
         let mut o = CheckOptions::new(self.namespace.as_deref().unwrap_or(""), since);
         o.all_namespaces = self.all_namespaces;
         o.group_by = self.group_by.map(GroupBy::from);

@@ -10,6 +10,7 @@ pub mod completion;
 pub mod falco;
 pub mod render;
 pub mod verdict;
+pub mod watch;
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -23,6 +24,14 @@ use tokio::time::Instant;
 use cluster::{Cluster, ClusterError, LogRequest, Target};
 use falco::{DecodeStats, Decoder, Priority};
 use verdict::{AlertFilter, CheckResult, Echo, Findings, LogOrigin, PodReport, Tally, Window};
+
+/// Counters for a progress display while pods are read.
+#[derive(Debug, Default)]
+pub struct Progress {
+    pub pods_total: std::sync::atomic::AtomicUsize,
+    pub pods_done: std::sync::atomic::AtomicUsize,
+    pub bytes: std::sync::atomic::AtomicU64,
+}
 
 /// Where Falco's output is read from.
 #[derive(Debug, Clone)]
@@ -66,6 +75,8 @@ pub struct CheckOptions {
     /// Accepted noise: counted and shown, never blocking.
     pub ignores: verdict::Ignores,
     pub group_by: Option<verdict::GroupBy>,
+    /// Updated while reading, for a progress display.
+    pub progress: Option<Arc<Progress>>,
 }
 
 impl CheckOptions {
@@ -92,7 +103,13 @@ impl CheckOptions {
             all_namespaces: false,
             ignores: verdict::Ignores::default(),
             group_by: None,
+            progress: None,
         }
+    }
+
+    /// True when reading files, not a cluster.
+    pub fn is_offline(&self) -> bool {
+        matches!(self.input, Input::Files(_))
     }
 
     /// The alert filter these options describe.
@@ -104,7 +121,7 @@ impl CheckOptions {
         f
     }
 
-    fn echo(&self, selector_used: String) -> Echo {
+    pub(crate) fn echo(&self, selector_used: String) -> Echo {
         Echo {
             namespace: if self.all_namespaces {
                 "*".to_string()
@@ -283,7 +300,7 @@ struct PodRead {
 }
 
 /// The Falco pods to read, or why there are none: (selector, reason, warnings).
-struct Discovered {
+pub(crate) struct Discovered {
     cluster: Cluster,
     selector: String,
     pods: Vec<k8s_openapi::api::core::v1::Pod>,
@@ -291,10 +308,10 @@ struct Discovered {
     warnings: Vec<String>,
 }
 
-type NotFound = (String, String, Vec<String>);
+pub(crate) type NotFound = (String, String, Vec<String>);
 
 /// Connects and finds the Falco pods (selector fallback, `--nodes-of-namespace` scope).
-async fn discover(
+pub(crate) async fn discover(
     target: &Target,
     opts: &CheckOptions,
     deadline: Instant,
@@ -434,6 +451,10 @@ async fn read_cluster(
         Err((selector, why, warnings)) => return skipped(selector, why, warnings),
     };
     let ns = &opts.falco_namespace;
+    if let Some(p) = &opts.progress {
+        p.pods_total
+            .store(pods.len(), std::sync::atomic::Ordering::Relaxed);
+    }
 
     let limit = Arc::new(Semaphore::new(opts.max_concurrency.max(1)));
     let mut tasks = Vec::new();
@@ -444,6 +465,7 @@ async fn read_cluster(
         let opts_ns = ns.clone();
         let container = opts.container.clone();
         let (max_alerts, max_line, start) = (opts.max_alerts, opts.max_line, opts.window.start);
+        let progress = opts.progress.clone();
         tasks.push(tokio::spawn(async move {
             let _permit = limit.acquire_owned().await;
             read_pod(
@@ -456,6 +478,7 @@ async fn read_cluster(
                 max_alerts,
                 max_line,
                 deadline,
+                progress,
             )
             .await
         }));
@@ -501,6 +524,40 @@ async fn read_pod(
     max_alerts: usize,
     max_line: usize,
     deadline: Instant,
+    progress: Option<Arc<Progress>>,
+) -> PodRead {
+    let read = read_pod_inner(
+        cluster,
+        ns,
+        pod,
+        container,
+        filter,
+        start,
+        max_alerts,
+        max_line,
+        deadline,
+        progress.as_deref(),
+    )
+    .await;
+    if let Some(p) = &progress {
+        p.pods_done
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+    read
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn read_pod_inner(
+    cluster: &Cluster,
+    ns: &str,
+    pod: &k8s_openapi::api::core::v1::Pod,
+    container: Option<&str>,
+    filter: Arc<AlertFilter>,
+    start: DateTime<Utc>,
+    max_alerts: usize,
+    max_line: usize,
+    deadline: Instant,
+    progress: Option<&Progress>,
 ) -> PodRead {
     let name = cluster::name_of(pod);
     let node = cluster::node_of(pod);
@@ -560,6 +617,10 @@ async fn read_pod(
         );
         let (bytes, outcome) = cluster
             .stream_log(ns, &name, &request, deadline, &mut |chunk| {
+                if let Some(p) = progress {
+                    p.bytes
+                        .fetch_add(chunk.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                }
                 decoder.feed(chunk)
             })
             .await;

@@ -226,6 +226,8 @@ pub struct Tally {
     pub groups: breakdown::Groups,
     pub timeline: breakdown::Timeline,
     pub namespaces: breakdown::Namespaces,
+    /// Watch mode: every counted alert is also sent here as it is found.
+    observer: Option<tokio::sync::mpsc::UnboundedSender<Alert>>,
 }
 
 impl Tally {
@@ -243,7 +245,13 @@ impl Tally {
             groups: breakdown::Groups::default(),
             timeline: breakdown::Timeline::default(),
             namespaces: breakdown::Namespaces::default(),
+            observer: None,
         }
+    }
+
+    /// Sends every counted alert to `tx` as well (live view).
+    pub fn observe(&mut self, tx: tokio::sync::mpsc::UnboundedSender<Alert>) {
+        self.observer = Some(tx);
     }
 
     pub fn merge(&mut self, o: Tally) {
@@ -315,7 +323,7 @@ impl EventSink for Tally {
                 ignored,
             );
         }
-        self.alerts.push(Alert {
+        let alert = Alert {
             time: e
                 .time
                 .map(|t| t.to_rfc3339_opts(SecondsFormat::Nanos, true)),
@@ -335,7 +343,11 @@ impl EventSink for Tally {
             ignored,
             level: e.priority,
             at: e.time,
-        });
+        };
+        if let Some(tx) = &self.observer {
+            let _ = tx.send(alert.clone());
+        }
+        self.alerts.push(alert);
     }
 }
 
