@@ -89,8 +89,12 @@ pub fn text(r: &CheckResult, style: Style) -> String {
     };
     let _ = writeln!(
         o,
-        "Falco alerts for namespace {} since {} ({} min), threshold {}, {sources}",
-        neutralize(&r.namespace_filter),
+        "Falco alerts for {} since {} ({} min), threshold {}, {sources}",
+        if r.namespace_filter == "*" {
+            "all namespaces".to_string()
+        } else {
+            format!("namespace {}", neutralize(&r.namespace_filter))
+        },
         r.since_timestamp,
         r.since_minutes,
         r.severity_threshold,

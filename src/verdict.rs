@@ -510,7 +510,12 @@ pub fn conclude(echo: Echo, f: Findings) -> CheckResult {
     }
 
     let (verdict, reason) = if blocking > 0 {
-        let mut r = format!("{blocking} Falco alert(s) at or above {threshold} for namespace {ns}");
+        let whose = if ns == "*" {
+            "across all namespaces".to_string()
+        } else {
+            format!("for namespace {ns}")
+        };
+        let mut r = format!("{blocking} Falco alert(s) at or above {threshold} {whose}");
         if incomplete {
             r.push_str(&format!(
                 " ({} Falco pod(s) could not be read fully)",
