@@ -365,24 +365,6 @@ pub fn json(r: &CheckResult) -> String {
         .unwrap_or_else(|e| format!("{{\"tool\":\"falco\",\"error\":{:?}}}", e.to_string()))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn escapes_are_neutralized() {
-        let s = "ok\u{1b}]0;pwned\u{7}\u{1b}[2J\u{8}\r\u{202e}evil\u{0}\u{9b}x";
-        let n = neutralize(s);
-        assert!(!n.chars().any(|c| c.is_control()), "{n}");
-        assert!(!n.contains('\u{202e}'));
-        assert!(n.contains("\\x1b]0;pwned\\x07"));
-        assert!(n.contains("\\u{202e}"));
-        assert_eq!(
-            neutralize("plain text k8s_ns_name=a"),
-            "plain text k8s_ns_name=a"
-        );
-    }
-}
 
 /// Live view (`--watch`): one alert as it arrives.
 pub fn live_alert(a: &Alert, style: Style) -> String {
@@ -436,4 +418,23 @@ pub fn progress_line(done: usize, total: usize, bytes: u64) -> String {
         "reading Falco logs: {done}/{total} pod(s), {:.1} MiB",
         bytes as f64 / (1024.0 * 1024.0)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_are_neutralized() {
+        let s = "ok\u{1b}]0;pwned\u{7}\u{1b}[2J\u{8}\r\u{202e}evil\u{0}\u{9b}x";
+        let n = neutralize(s);
+        assert!(!n.chars().any(|c| c.is_control()), "{n}");
+        assert!(!n.contains('\u{202e}'));
+        assert!(n.contains("\\x1b]0;pwned\\x07"));
+        assert!(n.contains("\\u{202e}"));
+        assert_eq!(
+            neutralize("plain text k8s_ns_name=a"),
+            "plain text k8s_ns_name=a"
+        );
+    }
 }
