@@ -437,7 +437,7 @@ pub fn complete(words: &[String], lookup: &dyn Lookup) -> Completions {
             return flags(&cmd, partial, &seen);
         }
     }
-    positional(partial, &seen, lookup)
+    positional(&cmd, partial, &seen, lookup)
 }
 
 /// Long flags matching `partial`, without those already given (unless repeatable) or in
@@ -476,9 +476,19 @@ fn flags(cmd: &Command, partial: &str, seen: &Seen) -> Completions {
     out
 }
 
-fn positional(partial: &str, seen: &Seen, lookup: &dyn Lookup) -> Completions {
+fn positional(cmd: &Command, partial: &str, seen: &Seen, lookup: &dyn Lookup) -> Completions {
     let mut out = Completions::new(directive::NO_FILE_COMP);
+    // A flag given may rule the NAMESPACE argument out (`--all-namespaces`).
+    let namespace_excluded = cmd
+        .get_arguments()
+        .filter(|a| seen.used.iter().any(|u| u == a.get_id().as_str()))
+        .any(|a| {
+            cmd.get_arg_conflicts_with(a)
+                .iter()
+                .any(|c| c.is_positional())
+        });
     match seen.positionals.as_slice() {
+        [] if namespace_excluded => {}
         [] => {
             for ns in lookup.namespaces(seen.kubeconfig.as_deref(), seen.context.as_deref()) {
                 if ns.starts_with(partial) {
@@ -647,7 +657,13 @@ mod tests {
         assert_eq!(run(&["-s", "CR"]).words(), ["critical"]);
         assert_eq!(run(&["--severity=w"]).words(), ["--severity=warning"]);
         assert_eq!(run(&["-sc"]).words(), ["-scritical"]);
-        assert_eq!(run(&["ns", "-o", ""]).words(), ["text", "json", "wide"]);
+        let formats: Vec<String> = crate::cli::OutputFormat::value_variants()
+            .iter()
+            .filter_map(|v| v.to_possible_value())
+            .map(|v| v.get_name().to_owned())
+            .collect();
+        assert_eq!(run(&["ns", "-o", ""]).words(), formats);
+        assert!(formats.starts_with(&["text".to_string(), "json".to_string()]));
         assert_eq!(run(&["--color", "a"]).words(), ["auto", "always"]);
         assert_eq!(run(&["--falco-namespace", "f"]).words(), ["falco"]);
         assert_eq!(run(&["--context", ""]).words(), ["kind-a", "prod"]);
@@ -664,8 +680,10 @@ mod tests {
         // --context picks the cluster asked.
         assert_eq!(run(&["--context", "other", ""]).words(), ["elsewhere"]);
         assert_eq!(run(&["--since", "5m", "--", "d"]).words(), ["default"]);
-        // One namespace only.
+        // One namespace only, and none with --all-namespaces.
         assert!(run(&["ns1", ""]).candidates.is_empty());
+        assert!(run(&["--all-namespaces", ""]).candidates.is_empty());
+        assert!(run(&["-A", "d"]).candidates.is_empty());
         assert_eq!(run(&["completion", "b"]).words(), ["bash"]);
         assert_eq!(run(&[]).render().lines().last(), Some(":4"));
     }
