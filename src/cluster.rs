@@ -56,6 +56,8 @@ pub enum ClusterError {
         message: String,
         retry_after: Option<u32>,
     },
+    #[error("the log request for pod {pod} got no answer before watching stopped. Check the kubelet on that pod's node (kubectl logs may hang too)")]
+    NoAnswer { pod: String },
     #[error("the log stream broke after {bytes} bytes: {detail}. The connection to the API server was cut; run the check again")]
     Stream { bytes: u64, detail: String },
 }
@@ -292,15 +294,30 @@ impl Cluster {
             ..LogParams::default()
         };
         let what = Some(("get", "pods/log", namespace));
-        let opened = retry(deadline, "opening a log stream", || async {
+        let opening = retry(deadline, "opening a log stream", || async {
             api.log_stream(pod, &lp)
                 .await
                 .map_err(|e| classify(e, &self.server, what))
-        })
-        .await;
+        });
+        // A request that never answers must not hold up a stop (watch mode).
+        let opened = match stop.clone() {
+            Some(mut rx) => tokio::select! {
+                r = opening => Some(r),
+                _ = rx.wait_for(|v| *v) => None,
+            },
+            None => Some(opening.await),
+        };
         let reader = match opened {
-            Ok(r) => r,
-            Err(e) => return (0, Err(e)),
+            None => {
+                return (
+                    0,
+                    Err(ClusterError::NoAnswer {
+                        pod: pod.to_string(),
+                    }),
+                );
+            }
+            Some(Ok(r)) => r,
+            Some(Err(e)) => return (0, Err(e)),
         };
         let mut reader = Box::pin(reader);
         let mut bytes = 0u64;

@@ -158,6 +158,11 @@ async fn follow(
     let mut summary = Summary::default();
     let (mut following, mut ended) = (0usize, 0usize);
     let mut tick = tokio::time::interval(Duration::from_millis(500));
+    // One Ctrl-C listener for the whole run: a listener made afresh on every turn of the loop
+    // would miss a SIGINT delivered between two turns.
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    let mut interrupted = false;
     let err_style = Style {
         color: live.err_color,
         wide: live.stdout_style.wide,
@@ -171,8 +176,12 @@ async fn follow(
                 }
                 return result;
             }
-            _ = tokio::signal::ctrl_c() => {
-                let _ = stop_tx.send(true);
+            signal = &mut ctrl_c, if !interrupted => {
+                interrupted = true;
+                // No handler could be installed: keep following (the window end still stops).
+                if signal.is_ok() {
+                    let _ = stop_tx.send(true);
+                }
             }
             Some(event) = events.recv() => {
                 let line = match event {

@@ -31,6 +31,15 @@ pub enum WatchEvent {
 /// How often the Falco pod list is read again to pick up new pods.
 pub const RELIST_EVERY: Duration = Duration::from_secs(10);
 
+/// [`RELIST_EVERY`], or (undocumented, for tests) `FALCO_VERIFY_RELIST_MS` milliseconds.
+fn relist_every() -> Duration {
+    std::env::var("FALCO_VERIFY_RELIST_MS")
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|ms| *ms > 0)
+        .map_or(RELIST_EVERY, Duration::from_millis)
+}
+
 struct Follower {
     handle: JoinHandle<(Tally, PodReport, u64)>,
 }
@@ -100,7 +109,8 @@ pub async fn watch_falco_alerts(
         let left = (e - Utc::now()).to_std().unwrap_or(Duration::ZERO);
         Instant::now() + left
     });
-    let mut relist = tokio::time::interval_at(Instant::now() + RELIST_EVERY, RELIST_EVERY);
+    let every = relist_every();
+    let mut relist = tokio::time::interval_at(Instant::now() + every, every);
     loop {
         let window_over = async {
             match ends_at {
@@ -119,7 +129,8 @@ pub async fn watch_falco_alerts(
                 let _ = events.send(WatchEvent::Alert(Box::new(alert)));
             }
             _ = relist.tick() => {
-                let deadline = Instant::now() + opts.timeout;
+                // A slow API server must not hold up the window end or Ctrl-C for long.
+                let deadline = Instant::now() + opts.timeout.min(Duration::from_secs(5));
                 match cluster.list_pods(&opts.falco_namespace, &selector, deadline).await {
                     Ok(now) => {
                         for pod in &now {
@@ -138,8 +149,10 @@ pub async fn watch_falco_alerts(
     let mut total = Tally::new(filter.clone(), LogOrigin::default(), opts.max_alerts);
     let mut reports = Vec::new();
     let (mut raw, mut parsed) = (0, 0);
+    // One grace period for all followers, not 5 s each in turn.
+    let grace = Instant::now() + Duration::from_secs(5);
     for (name, f) in followers {
-        match tokio::time::timeout(Duration::from_secs(5), f.handle).await {
+        match tokio::time::timeout_at(grace, f.handle).await {
             Ok(Ok((tally, report, parsed_here))) => {
                 raw += report.lines_read;
                 parsed += parsed_here;
@@ -242,9 +255,12 @@ async fn follow_pod(
         ),
         Ok(()) => None,
     };
-    let _ = events.send(WatchEvent::PodEnded {
-        pod: name,
-        error: report.error.clone(),
-    });
+    // Stopping (window over, Ctrl-C) is not the pod's log ending.
+    if report.error.is_some() {
+        let _ = events.send(WatchEvent::PodEnded {
+            pod: name,
+            error: report.error.clone(),
+        });
+    }
     (tally, report, stats.parsed)
 }

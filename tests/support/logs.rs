@@ -1,5 +1,11 @@
 //! `GET .../pods/NAME/log`: parameter handling as the API server and the kubelet do it, and a
 //! lazily produced, chunked body.
+//!
+//! With `follow=true` the body is live, as a kubelet serves it: first the selected lines whose
+//! kubelet time has come (`<= Utc::now()`), then, polling every [`FOLLOW_POLL`], each later line
+//! once its time comes. The response stays open after the last line until the client goes away
+//! or the server shuts down, except for a container that is not running (terminated, or its
+//! previous instance is served): that stream ends after its last line.
 
 use std::collections::BTreeMap;
 use std::io;
@@ -15,6 +21,9 @@ use super::timefmt::push_rfc3339_nano;
 
 /// Body chunk size.
 pub const CHUNK: usize = 64 * 1024;
+
+/// How often a `follow=true` stream looks for lines whose time has come.
+pub const FOLLOW_POLL: std::time::Duration = std::time::Duration::from_millis(100);
 
 #[derive(Clone, Debug, Default)]
 pub struct LogParams {
@@ -268,6 +277,21 @@ struct LogStreamState {
     exhausted: bool,
     done: bool,
     abort: Arc<AtomicBool>,
+    /// `follow=true`: lines are sent once their kubelet time has come; the body stays open.
+    follow: bool,
+    /// `follow=true` on a container that is not running: the body ends after the last line.
+    follow_ends: bool,
+}
+
+/// Whether a `follow=true` stream of this log ends after its last line (the container is not
+/// running, or its previous instance is served), as the kubelet's follow does.
+fn follow_ends(cluster: &FakeCluster, pod: usize, choice: LogChoice) -> bool {
+    match choice {
+        LogChoice::Empty => true,
+        LogChoice::Container { index, previous } => {
+            previous || !cluster.pods[pod].containers[index].is_running()
+        }
+    }
 }
 
 fn source(cluster: &FakeCluster, pod: usize, choice: LogChoice) -> Option<&LogSource> {
@@ -287,8 +311,12 @@ impl LogStreamState {
         }
         let cluster = Arc::clone(&self.cluster);
         let mut buf: Vec<u8> = Vec::with_capacity(CHUNK + 2048);
+        let now = Utc::now();
         if let Some(log) = source(&cluster, self.pod, self.choice) {
             while buf.len() < CHUNK && self.next < self.end {
+                if self.follow && log.time_of(self.next) > now {
+                    break; // not written yet
+                }
                 if self.timestamps {
                     push_rfc3339_nano(&mut buf, log.time_of(self.next));
                     buf.push(b' ');
@@ -298,7 +326,10 @@ impl LogStreamState {
                 self.next += 1;
             }
         }
-        if self.next >= self.end {
+        // A followed log is over only when the container is not running; a reset fault still
+        // fires when the log is shorter than its byte count.
+        if self.next >= self.end && (!self.follow || self.follow_ends || self.reset_left.is_some())
+        {
             self.exhausted = true;
         }
         if let Some(left) = self.limit_left.as_mut() {
@@ -340,6 +371,7 @@ pub fn line_range(log: Option<&LogSource>, params: &LogParams) -> (u64, u64) {
 /// The body: chunks of at most [`CHUNK`] bytes, produced on demand.
 pub fn log_stream(spec: LogStreamSpec) -> impl Stream<Item = Result<Bytes, io::Error>> + Send {
     let (next, end) = line_range(source(&spec.cluster, spec.pod, spec.choice), &spec.params);
+    let follow_ends = follow_ends(&spec.cluster, spec.pod, spec.choice);
     let state = LogStreamState {
         cluster: spec.cluster,
         pod: spec.pod,
@@ -357,15 +389,20 @@ pub fn log_stream(spec: LogStreamSpec) -> impl Stream<Item = Result<Bytes, io::E
         exhausted: false,
         done: false,
         abort: spec.abort,
+        follow: spec.params.follow,
+        follow_ends,
     };
     futures::stream::unfold(state, |mut st| async move {
         if st.done {
             return None;
         }
-        if st.pending.is_empty() {
-            st.refill();
-        }
-        if st.pending.is_empty() {
+        loop {
+            if st.pending.is_empty() {
+                st.refill();
+            }
+            if !st.pending.is_empty() {
+                break;
+            }
             if st.reset_pending {
                 // Let hyper flush what was sent, then kill the connection.
                 tokio::time::sleep(std::time::Duration::from_millis(100)).await;
@@ -379,7 +416,11 @@ pub fn log_stream(spec: LogStreamSpec) -> impl Stream<Item = Result<Bytes, io::E
                     st,
                 ));
             }
-            return None;
+            if !st.follow || st.exhausted {
+                return None;
+            }
+            // Following: wait for the next line's time to come (or the client to go away).
+            tokio::time::sleep(FOLLOW_POLL).await;
         }
         let n = match st.rate {
             Some(rate) => st.pending.len().min((rate / 10).max(1) as usize),
@@ -398,6 +439,7 @@ pub fn log_stream(spec: LogStreamSpec) -> impl Stream<Item = Result<Bytes, io::E
 
 #[cfg(test)]
 mod tests {
+    use super::super::model::FakeContainer;
     use super::*;
     use chrono::TimeZone;
 
@@ -425,5 +467,85 @@ mod tests {
         let lines = LogSource::at(t(5), &["a", "b", "c"]);
         assert_eq!(line_range(Some(&lines), &p(Some(t(5)), None)), (0, 3));
         assert_eq!(line_range(Some(&lines), &p(Some(t(6)), None)), (3, 3));
+    }
+
+    /// What a stream sends within `wait`: the chunks' text, and whether it ended.
+    async fn take(
+        stream: &mut (impl Stream<Item = Result<Bytes, io::Error>> + Unpin),
+        wait: std::time::Duration,
+    ) -> (String, bool) {
+        use futures::StreamExt;
+        let mut text = String::new();
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            match tokio::time::timeout_at(deadline, stream.next()).await {
+                Ok(Some(Ok(b))) => text.push_str(&String::from_utf8_lossy(&b)),
+                Ok(Some(Err(e))) => panic!("stream error: {e}"),
+                Ok(None) => return (text, true),
+                Err(_) => return (text, false),
+            }
+        }
+    }
+
+    fn stream_of(
+        pod: FakePod,
+        follow: bool,
+    ) -> impl Stream<Item = Result<Bytes, io::Error>> + Send {
+        let cluster = Arc::new(FakeCluster::new(vec![pod]));
+        let params = LogParams {
+            follow,
+            ..LogParams::default()
+        };
+        let choice = choose(&cluster.pods[0], &params).expect("log choice");
+        log_stream(LogStreamSpec {
+            cluster,
+            pod: 0,
+            choice,
+            params,
+            reset_after: None,
+            bytes_per_sec: None,
+            abort: Arc::new(AtomicBool::new(false)),
+        })
+    }
+
+    #[tokio::test]
+    async fn follow_sends_lines_when_their_time_comes_and_stays_open() {
+        let now = Utc::now();
+        let log = LogSource::lines(vec![
+            (now - Duration::seconds(1), "past"),
+            (now + Duration::milliseconds(400), "soon"),
+        ]);
+        let ms = std::time::Duration::from_millis;
+        // Without follow: everything at once, then the end (as before).
+        let mut s = Box::pin(stream_of(
+            FakePod::new("p", "ns")
+                .with_node("n")
+                .with_container(FakeContainer::running("c", now, log.clone())),
+            false,
+        ));
+        assert_eq!(
+            take(&mut s, ms(100)).await,
+            ("past\nsoon\n".to_string(), true)
+        );
+        // Following a running container: the past line now, the next when its time comes, and
+        // the stream stays open after it.
+        let running = FakeContainer::running("c", now, log.clone());
+        let pod = FakePod::new("p", "ns")
+            .with_node("n")
+            .with_container(running);
+        let mut s = Box::pin(stream_of(pod.clone(), true));
+        assert_eq!(take(&mut s, ms(100)).await, ("past\n".to_string(), false));
+        assert_eq!(take(&mut s, ms(700)).await, ("soon\n".to_string(), false));
+        // Following a container that is not running: ends after its last line.
+        let stopped = pod.map_container("c", |c| {
+            c.state = ContainerState::Terminated {
+                started_at: now,
+                finished_at: now,
+                exit_code: 0,
+            };
+            c.log = LogSource::lines(vec![(now - Duration::seconds(1), "last")]);
+        });
+        let mut s = Box::pin(stream_of(stopped, true));
+        assert_eq!(take(&mut s, ms(300)).await, ("last\n".to_string(), true));
     }
 }

@@ -93,6 +93,9 @@ pub struct FakePod {
     pub containers: Vec<FakeContainer>,
     /// Names of the init containers (they have empty logs and completed successfully).
     pub init_containers: Vec<String>,
+    /// The pod exists only from this (wall clock) time on: before it, lists leave it out and
+    /// get/log answer 404. `None` = always there.
+    pub appears_at: Option<DateTime<Utc>>,
 }
 
 /// One container of a pod.
@@ -480,6 +483,7 @@ impl FakePod {
             phase: "Running".to_string(),
             containers: Vec::new(),
             init_containers: Vec::new(),
+            appears_at: None,
         }
     }
 
@@ -508,6 +512,7 @@ impl FakePod {
                 "falco-driver-loader".to_string(),
                 "falcoctl-artifact-install".to_string(),
             ],
+            appears_at: None,
         }
     }
 
@@ -559,6 +564,17 @@ impl FakePod {
     pub fn with_node(mut self, node: impl IntoNode) -> Self {
         self.node = node.into_node();
         self
+    }
+
+    /// The pod appears (is created) at `t`, wall clock: see [`FakePod::appears_at`].
+    pub fn appearing_at(mut self, t: DateTime<Utc>) -> Self {
+        self.appears_at = Some(t);
+        self
+    }
+
+    /// Whether the pod exists at `now` (it has appeared).
+    pub fn exists_at(&self, now: DateTime<Utc>) -> bool {
+        self.appears_at.is_none_or(|t| now >= t)
     }
 
     pub fn with_phase(mut self, phase: impl Into<String>) -> Self {

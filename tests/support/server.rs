@@ -654,8 +654,10 @@ fn list_pods(
         Ok(f) => f,
         Err(msg) => return status_response(shared, 400, &msg, None),
     };
+    let now = Utc::now();
     let pods = shared.cluster.pods.iter().filter(|p| {
-        namespace.is_none_or(|ns| p.namespace == ns)
+        p.exists_at(now)
+            && namespace.is_none_or(|ns| p.namespace == ns)
             && labels.iter().all(|r| r.matches(&p.labels))
             && fields.iter().all(|f| f.matches(p))
     });
@@ -682,7 +684,7 @@ fn get_pod(shared: &Shared, ns: &str, name: &str, accept: Option<&str>) -> Respo
         .cluster
         .pods
         .iter()
-        .find(|p| p.namespace == ns && p.name == name)
+        .find(|p| p.namespace == ns && p.name == name && p.exists_at(Utc::now()))
     else {
         return not_found(shared, name);
     };
@@ -724,7 +726,7 @@ async fn get_log(
         .cluster
         .pods
         .iter()
-        .position(|p| p.namespace == ns && p.name == name)
+        .position(|p| p.namespace == ns && p.name == name && p.exists_at(Utc::now()))
     else {
         return not_found(shared, name);
     };
