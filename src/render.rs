@@ -365,7 +365,6 @@ pub fn json(r: &CheckResult) -> String {
         .unwrap_or_else(|e| format!("{{\"tool\":\"falco\",\"error\":{:?}}}", e.to_string()))
 }
 
-
 /// Live view (`--watch`): one alert as it arrives.
 pub fn live_alert(a: &Alert, style: Style) -> String {
     let mut o = String::new();

@@ -17,6 +17,9 @@ pub const DEFAULT_MAX_LINE: usize = 1024 * 1024;
 /// Bound for one text alert with its continuation lines.
 pub const MAX_TEXT_RECORD: usize = 256 * 1024;
 const MAX_TEXT_LINES: usize = 512;
+/// Bytes kept from the end of a discarded fragment, so that a needle split between two fed
+/// chunks of an over-long line is still seen (a namespace is at most 63 bytes).
+const DISCARD_OVERLAP: usize = 1024;
 
 /// Where decoded events go, and which raw records are worth decoding at all.
 pub trait EventSink {
@@ -58,6 +61,9 @@ pub struct Decoder<S> {
     max_line: usize,
     carry: Vec<u8>,
     discarding: bool,
+    /// While discarding: the last bytes seen, and whether the sink wanted any discarded part.
+    discard_tail: Vec<u8>,
+    discard_wanted: bool,
     open: Option<OpenText>,
     /// A recent dated instant of this log, to place date-less text times.
     reference: Option<DateTime<Utc>>,
@@ -75,6 +81,8 @@ impl<S: EventSink> Decoder<S> {
             max_line: max_line.max(64),
             carry: Vec::new(),
             discarding: false,
+            discard_tail: Vec::new(),
+            discard_wanted: false,
             open: None,
             reference: None,
             stats: DecodeStats::default(),
@@ -112,7 +120,7 @@ impl<S: EventSink> Decoder<S> {
         while let Some(i) = memchr(b'\n', chunk) {
             let line = &chunk[..i];
             if line.len() > self.max_line {
-                self.oversized(&line[..self.max_line]);
+                self.oversized(line, false);
             } else {
                 self.line(line);
             }
@@ -134,14 +142,41 @@ impl<S: EventSink> Decoder<S> {
 
     fn keep_partial(&mut self, bytes: &[u8]) {
         if self.discarding {
+            self.scan_discarded(bytes);
             return;
         }
         let room = self.max_line - self.carry.len();
         if bytes.len() > room {
             self.carry.extend_from_slice(&bytes[..room]);
             self.discarding = true;
+            let from = self.carry.len().saturating_sub(DISCARD_OVERLAP);
+            self.discard_tail.clear();
+            self.discard_tail.extend_from_slice(&self.carry[from..]);
+            self.scan_discarded(&bytes[room..]);
         } else {
             self.carry.extend_from_slice(bytes);
+        }
+    }
+
+    /// Looks at the discarded part of an over-long line: the part that names the namespace may
+    /// come after the kept part (Falco sorts JSON keys: `output_fields` follows a long `output`).
+    fn scan_discarded(&mut self, bytes: &[u8]) {
+        if self.discard_wanted || bytes.is_empty() {
+            return;
+        }
+        self.discard_tail
+            .extend_from_slice(&bytes[..bytes.len().min(DISCARD_OVERLAP)]);
+        if self.sink.wants(&self.discard_tail) || self.sink.wants(bytes) {
+            self.discard_wanted = true;
+            return;
+        }
+        if bytes.len() >= DISCARD_OVERLAP {
+            self.discard_tail.clear();
+            self.discard_tail
+                .extend_from_slice(&bytes[bytes.len() - DISCARD_OVERLAP..]);
+        } else {
+            let excess = self.discard_tail.len().saturating_sub(DISCARD_OVERLAP);
+            self.discard_tail.drain(..excess);
         }
     }
 
@@ -149,7 +184,9 @@ impl<S: EventSink> Decoder<S> {
         let line = std::mem::take(&mut self.carry);
         if self.discarding {
             self.discarding = false;
-            self.oversized(&line);
+            self.discard_tail.clear();
+            let wanted = std::mem::take(&mut self.discard_wanted);
+            self.oversized(&line, wanted);
         } else {
             self.line(&line);
         }
@@ -160,11 +197,11 @@ impl<S: EventSink> Decoder<S> {
         }
     }
 
-    fn oversized(&mut self, kept: &[u8]) {
+    fn oversized(&mut self, seen: &[u8], wanted: bool) {
         self.stats.lines += 1;
         self.stats.oversized += 1;
         self.close_text();
-        if self.sink.wants(kept) {
+        if wanted || self.sink.wants(seen) {
             self.stats.oversized_wanted += 1;
         }
     }

@@ -207,10 +207,23 @@ fn parse_json_value(line: &[u8]) -> Option<Map<String, Value>> {
         Ok(Value::Object(m)) => Some(m),
         Ok(_) => None,
         Err(_) => {
-            if std::str::from_utf8(line).is_err() {
+            let controls = line.iter().any(|&b| b < 0x20);
+            if std::str::from_utf8(line).is_err() || controls {
                 // Falco may pass raw bytes from a process through; keep the event, lose the bytes.
-                let lossy = String::from_utf8_lossy(line);
-                if let Ok(Value::Object(m)) = serde_json::from_str::<Value>(&lossy) {
+                // Raw control bytes are escaped (Falco writes compact JSON: none between tokens).
+                let mut text = String::from_utf8_lossy(line).into_owned();
+                if controls {
+                    let mut escaped = String::with_capacity(text.len() + 64);
+                    for c in text.chars() {
+                        if c < ' ' {
+                            escaped.push_str(&format!("\\u{:04x}", c as u32));
+                        } else {
+                            escaped.push(c);
+                        }
+                    }
+                    text = escaped;
+                }
+                if let Ok(Value::Object(m)) = serde_json::from_str::<Value>(&text) {
                     return Some(m);
                 }
             }
