@@ -285,7 +285,7 @@ fn note_stats(name: &str, stats: &DecodeStats, report: &mut PodReport, warnings:
     }
     if stats.malformed > 0 {
         warnings.push(format!(
-            "{name}: {} JSON line(s) were not Falco records and were ignored",
+            "{name}: {} JSON line(s) that could hold an alert for the namespace are malformed or truncated and were ignored (an alert cut short cannot be counted; check the log around them)",
             stats.malformed
         ));
     }
@@ -456,31 +456,25 @@ async fn read_cluster(
             .store(pods.len(), std::sync::atomic::Ordering::Relaxed);
     }
 
+    let reader = PodReader {
+        cluster,
+        namespace: ns.clone(),
+        container: opts.container.clone(),
+        filter: filter.clone(),
+        start: opts.window.start,
+        max_alerts: opts.max_alerts,
+        max_line: opts.max_line,
+        deadline,
+        progress: opts.progress.clone(),
+    };
     let limit = Arc::new(Semaphore::new(opts.max_concurrency.max(1)));
     let mut tasks = Vec::new();
     for pod in pods {
-        let cluster = cluster.clone();
-        let filter = filter.clone();
+        let reader = reader.clone();
         let limit = limit.clone();
-        let opts_ns = ns.clone();
-        let container = opts.container.clone();
-        let (max_alerts, max_line, start) = (opts.max_alerts, opts.max_line, opts.window.start);
-        let progress = opts.progress.clone();
         tasks.push(tokio::spawn(async move {
             let _permit = limit.acquire_owned().await;
-            read_pod(
-                &cluster,
-                &opts_ns,
-                &pod,
-                container.as_deref(),
-                filter,
-                start,
-                max_alerts,
-                max_line,
-                deadline,
-                progress,
-            )
-            .await
+            reader.read(&pod).await
         }));
     }
     let mut total = empty();
@@ -513,194 +507,195 @@ async fn read_cluster(
     )
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn read_pod(
-    cluster: &Cluster,
-    ns: &str,
-    pod: &k8s_openapi::api::core::v1::Pod,
-    container: Option<&str>,
+/// What every Falco pod's reader shares.
+#[derive(Clone)]
+struct PodReader {
+    cluster: Cluster,
+    namespace: String,
+    /// `--container`, if given.
+    container: Option<String>,
     filter: Arc<AlertFilter>,
     start: DateTime<Utc>,
     max_alerts: usize,
     max_line: usize,
     deadline: Instant,
     progress: Option<Arc<Progress>>,
-) -> PodRead {
-    let read = read_pod_inner(
-        cluster,
-        ns,
-        pod,
-        container,
-        filter,
-        start,
-        max_alerts,
-        max_line,
-        deadline,
-        progress.as_deref(),
-    )
-    .await;
-    if let Some(p) = &progress {
-        p.pods_done
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    }
-    read
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn read_pod_inner(
-    cluster: &Cluster,
-    ns: &str,
-    pod: &k8s_openapi::api::core::v1::Pod,
-    container: Option<&str>,
-    filter: Arc<AlertFilter>,
-    start: DateTime<Utc>,
-    max_alerts: usize,
-    max_line: usize,
-    deadline: Instant,
-    progress: Option<&Progress>,
-) -> PodRead {
-    let name = cluster::name_of(pod);
-    let node = cluster::node_of(pod);
-    let mut report = PodReport {
-        name: name.clone(),
-        node: node.clone(),
-        ..PodReport::default()
-    };
-    let mut warnings = Vec::new();
-    let container = match cluster::choose_container(pod, container) {
-        Ok(c) => c,
-        Err(why) => {
-            report.error = Some(format!("pod {name} {why}"));
-            let tally = Tally::new(
-                filter,
-                LogOrigin {
-                    pod: Some(name),
-                    node,
-                    container: None,
-                },
-                max_alerts,
-            );
-            return PodRead {
-                tally,
-                report,
-                parsed: 0,
-                warnings,
-            };
+impl PodReader {
+    async fn read(&self, pod: &k8s_openapi::api::core::v1::Pod) -> PodRead {
+        let read = self.read_pod(pod).await;
+        if let Some(p) = &self.progress {
+            p.pods_done
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
-    };
-    report.container = Some(container.clone());
-    let origin = LogOrigin {
-        pod: Some(name.clone()),
-        node,
-        container: Some(container.clone()),
-    };
-    let cov = cluster::coverage(pod, &container, start);
-    let mut errors: Vec<String> = cov.gap.iter().cloned().collect();
-    let mut total = Tally::new(filter.clone(), origin.clone(), max_alerts);
-    let mut parsed = 0;
-    let mut instances = vec![false];
-    if cov.read_previous {
-        instances.insert(0, true);
-        report.previous_read = true;
+        read
     }
-    for previous in instances {
+
+    /// Reads the window from the pod's Falco container (and its previous instance when it
+    /// restarted inside the window), and says what part could not be covered.
+    async fn read_pod(&self, pod: &k8s_openapi::api::core::v1::Pod) -> PodRead {
+        let PodReader {
+            cluster,
+            namespace: ns,
+            filter,
+            start,
+            max_alerts,
+            max_line,
+            deadline,
+            ..
+        } = self;
+        let (start, max_alerts, max_line, deadline) = (*start, *max_alerts, *max_line, *deadline);
+        let progress = self.progress.as_deref();
+        let container = self.container.as_deref();
+        let name = cluster::name_of(pod);
+        let node = cluster::node_of(pod);
+        let mut report = PodReport {
+            name: name.clone(),
+            node: node.clone(),
+            ..PodReport::default()
+        };
+        let mut warnings = Vec::new();
+        let container = match cluster::choose_container(pod, container) {
+            Ok(c) => c,
+            Err(why) => {
+                report.error = Some(format!("pod {name} {why}"));
+                let tally = Tally::new(
+                    filter.clone(),
+                    LogOrigin {
+                        pod: Some(name),
+                        node,
+                        container: None,
+                    },
+                    max_alerts,
+                );
+                return PodRead {
+                    tally,
+                    report,
+                    parsed: 0,
+                    warnings,
+                };
+            }
+        };
+        report.container = Some(container.clone());
+        let origin = LogOrigin {
+            pod: Some(name.clone()),
+            node,
+            container: Some(container.clone()),
+        };
+        let cov = cluster::coverage(pod, &container, start);
+        let mut errors: Vec<String> = cov.gap.iter().cloned().collect();
+        let mut total = Tally::new(filter.clone(), origin.clone(), max_alerts);
+        let mut parsed = 0;
+        let mut instances = vec![false];
+        if cov.read_previous {
+            instances.insert(0, true);
+            report.previous_read = true;
+        }
+        for previous in instances {
+            let request = LogRequest {
+                follow: false,
+                container: container.clone(),
+                previous,
+                since: Some(start),
+                limit_bytes: None,
+            };
+            let mut decoder = Decoder::with_max_line(
+                Tally::new(filter.clone(), origin.clone(), max_alerts),
+                max_line,
+            );
+            let (bytes, outcome) = cluster
+                .stream_log(ns, &name, &request, deadline, &mut |chunk| {
+                    if let Some(p) = progress {
+                        p.bytes
+                            .fetch_add(chunk.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    decoder.feed(chunk)
+                })
+                .await;
+            let (tally, stats) = decoder.finish();
+            report.bytes_read += bytes;
+            report.lines_read += stats.lines;
+            parsed += stats.parsed;
+            note_stats(&name, &stats, &mut report, &mut warnings);
+            total.merge(tally);
+            let which = if previous { "previous instance" } else { "log" };
+            if let Err(e) = outcome {
+                errors.push(format!("{which}: {e}"));
+                continue;
+            }
+            // A log that begins after the window start while the container ran before it: the
+            // kubelet may have rotated the older part away. The head of the current file tells.
+            let began_late = stats
+                .first_line_time
+                .is_some_and(|t| t > start + chrono::Duration::seconds(1));
+            let ran_before = cov.running_since.is_some_and(|t| t < start);
+            if !previous && began_late && ran_before {
+                let since = cov.running_since.unwrap_or(start);
+                if let Some(gap) = self.rotated_gap(&name, &container, since).await {
+                    errors.push(gap);
+                }
+            }
+        }
+        if let Some(e) = report.error.take() {
+            errors.push(e);
+        }
+        if !errors.is_empty() {
+            report.error = Some(errors.join("; "));
+        }
+        PodRead {
+            tally: total,
+            report,
+            parsed,
+            warnings,
+        }
+    }
+}
+
+impl PodReader {
+    /// Reads the first line of the current log file. Falco prints its banner as it starts, so a
+    /// file that begins well after the container started, and after the window start, lost its
+    /// older part to rotation (the API serves only the current file).
+    async fn rotated_gap(
+        &self,
+        pod: &str,
+        container: &str,
+        running_since: DateTime<Utc>,
+    ) -> Option<String> {
+        let PodReader {
+            cluster,
+            namespace: ns,
+            start,
+            deadline,
+            ..
+        } = self;
+        let (start, deadline) = (*start, *deadline);
         let request = LogRequest {
             follow: false,
-            container: container.clone(),
-            previous,
-            since: Some(start),
-            limit_bytes: None,
+            container: container.to_string(),
+            previous: false,
+            since: None,
+            limit_bytes: Some(4096),
         };
-        let mut decoder = Decoder::with_max_line(
-            Tally::new(filter.clone(), origin.clone(), max_alerts),
-            max_line,
-        );
-        let (bytes, outcome) = cluster
-            .stream_log(ns, &name, &request, deadline, &mut |chunk| {
-                if let Some(p) = progress {
-                    p.bytes
-                        .fetch_add(chunk.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        let mut head = Vec::new();
+        let (_, outcome) = cluster
+            .stream_log(ns, pod, &request, deadline, &mut |chunk| {
+                if head.len() < 8192 {
+                    head.extend_from_slice(chunk);
                 }
-                decoder.feed(chunk)
             })
             .await;
-        let (tally, stats) = decoder.finish();
-        report.bytes_read += bytes;
-        report.lines_read += stats.lines;
-        parsed += stats.parsed;
-        note_stats(&name, &stats, &mut report, &mut warnings);
-        total.merge(tally);
-        let which = if previous { "previous instance" } else { "log" };
         if let Err(e) = outcome {
-            errors.push(format!("{which}: {e}"));
-            continue;
+            return Some(format!("could not check for log rotation: {e}"));
         }
-        // A log that begins after the window start while the container ran before it: the
-        // kubelet may have rotated the older part away. The head of the current file tells.
-        let began_late = stats
-            .first_line_time
-            .is_some_and(|t| t > start + chrono::Duration::seconds(1));
-        let ran_before = cov.running_since.is_some_and(|t| t < start);
-        if !previous && began_late && ran_before {
-            let since = cov.running_since.unwrap_or(start);
-            if let Some(gap) =
-                rotated_gap(cluster, ns, &name, &container, start, since, deadline).await
-            {
-                errors.push(gap);
-            }
-        }
-    }
-    if let Some(e) = report.error.take() {
-        errors.push(e);
-    }
-    if !errors.is_empty() {
-        report.error = Some(errors.join("; "));
-    }
-    PodRead {
-        tally: total,
-        report,
-        parsed,
-        warnings,
-    }
-}
-
-/// Reads the first line of the current log file. Falco prints its banner as it starts, so a file
-/// that begins well after the container started, and after the window start, lost its older
-/// part to rotation (the API serves only the current file).
-async fn rotated_gap(
-    cluster: &Cluster,
-    ns: &str,
-    pod: &str,
-    container: &str,
-    start: DateTime<Utc>,
-    running_since: DateTime<Utc>,
-    deadline: Instant,
-) -> Option<String> {
-    let request = LogRequest {
-        follow: false,
-        container: container.to_string(),
-        previous: false,
-        since: None,
-        limit_bytes: Some(4096),
-    };
-    let mut head = Vec::new();
-    let (_, outcome) = cluster
-        .stream_log(ns, pod, &request, deadline, &mut |chunk| {
-            if head.len() < 8192 {
-                head.extend_from_slice(chunk);
-            }
-        })
-        .await;
-    if let Err(e) = outcome {
-        return Some(format!("could not check for log rotation: {e}"));
-    }
-    let first = falco::time::split_kubelet_prefix(&head).map(|(t, _)| t)?;
-    let banner_slack = chrono::Duration::seconds(60);
-    (first > start && first > running_since + banner_slack).then(|| {
+        let first = falco::time::split_kubelet_prefix(&head).map(|(t, _)| t)?;
+        let banner_slack = chrono::Duration::seconds(60);
+        (first > start && first > running_since + banner_slack).then(|| {
         format!(
             "the current log file begins at {} but the window starts at {}: the kubelet rotated the older part away, alerts in between cannot be read",
             first.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             start.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
         )
     })
+    }
 }
