@@ -507,6 +507,36 @@ async fn read_cluster(
     )
 }
 
+/// The pod's report to fill, and the container to read with its origin for alerts; `None` (and
+/// the report's error says why) when no container can be chosen.
+pub(crate) fn pod_target(
+    pod: &k8s_openapi::api::core::v1::Pod,
+    wanted: Option<&str>,
+) -> (PodReport, Option<(String, LogOrigin)>) {
+    let name = cluster::name_of(pod);
+    let node = cluster::node_of(pod);
+    let mut report = PodReport {
+        name: name.clone(),
+        node: node.clone(),
+        ..PodReport::default()
+    };
+    match cluster::choose_container(pod, wanted) {
+        Ok(container) => {
+            report.container = Some(container.clone());
+            let origin = LogOrigin {
+                pod: Some(name),
+                node,
+                container: Some(container.clone()),
+            };
+            (report, Some((container, origin)))
+        }
+        Err(why) => {
+            report.error = Some(format!("pod {name} {why}"));
+            (report, None)
+        }
+    }
+}
+
 /// What every Falco pod's reader shares.
 #[derive(Clone)]
 struct PodReader {
@@ -548,27 +578,13 @@ impl PodReader {
         let (start, max_alerts, max_line, deadline) = (*start, *max_alerts, *max_line, *deadline);
         let progress = self.progress.as_deref();
         let container = self.container.as_deref();
-        let name = cluster::name_of(pod);
-        let node = cluster::node_of(pod);
-        let mut report = PodReport {
-            name: name.clone(),
-            node: node.clone(),
-            ..PodReport::default()
-        };
         let mut warnings = Vec::new();
-        let container = match cluster::choose_container(pod, container) {
-            Ok(c) => c,
-            Err(why) => {
-                report.error = Some(format!("pod {name} {why}"));
-                let tally = Tally::new(
-                    filter.clone(),
-                    LogOrigin {
-                        pod: Some(name),
-                        node,
-                        container: None,
-                    },
-                    max_alerts,
-                );
+        let (mut report, target) = pod_target(pod, container);
+        let name = report.name.clone();
+        let (container, origin) = match target {
+            Some(t) => t,
+            None => {
+                let tally = Tally::new(filter.clone(), LogOrigin::default(), max_alerts);
                 return PodRead {
                     tally,
                     report,
@@ -576,12 +592,6 @@ impl PodReader {
                     warnings,
                 };
             }
-        };
-        report.container = Some(container.clone());
-        let origin = LogOrigin {
-            pod: Some(name.clone()),
-            node,
-            container: Some(container.clone()),
         };
         let cov = cluster::coverage(pod, &container, start);
         let mut errors: Vec<String> = cov.gap.iter().cloned().collect();

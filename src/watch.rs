@@ -15,7 +15,7 @@ use tokio::time::Instant;
 use crate::cluster::{self, Cluster, LogRequest, Target};
 use crate::falco::Decoder;
 use crate::verdict::{self, Alert, CheckResult, Findings, LogOrigin, PodReport, Tally};
-use crate::{discover, CheckOptions, Discovered};
+use crate::{discover, pod_target, CheckOptions, Discovered};
 
 /// What happens while watching, for a live view.
 #[derive(Debug, Clone)]
@@ -194,33 +194,18 @@ async fn follow_pod(
     alerts: mpsc::UnboundedSender<Alert>,
     events: mpsc::UnboundedSender<WatchEvent>,
 ) -> (Tally, PodReport, u64) {
-    let name = cluster::name_of(&pod);
-    let node = cluster::node_of(&pod);
-    let mut report = PodReport {
-        name: name.clone(),
-        node: node.clone(),
-        ..PodReport::default()
-    };
-    let container = match cluster::choose_container(&pod, opts.container.as_deref()) {
-        Ok(c) => c,
-        Err(why) => {
-            report.error = Some(format!("pod {name} {why}"));
-            let _ = events.send(WatchEvent::PodEnded {
-                pod: name.clone(),
-                error: report.error.clone(),
-            });
-            return (
-                Tally::new(filter, LogOrigin::default(), opts.max_alerts),
-                report,
-                0,
-            );
-        }
-    };
-    report.container = Some(container.clone());
-    let origin = LogOrigin {
-        pod: Some(name.clone()),
-        node,
-        container: Some(container.clone()),
+    let (mut report, target) = pod_target(&pod, opts.container.as_deref());
+    let name = report.name.clone();
+    let Some((container, origin)) = target else {
+        let _ = events.send(WatchEvent::PodEnded {
+            pod: name,
+            error: report.error.clone(),
+        });
+        return (
+            Tally::new(filter, LogOrigin::default(), opts.max_alerts),
+            report,
+            0,
+        );
     };
     let mut tally = Tally::new(filter, origin, opts.max_alerts);
     tally.observe(alerts);

@@ -6,20 +6,6 @@ mod support;
 use common::*;
 use support::*;
 
-/// A Falco pod whose log starts with the banner Falco prints as it starts, then `lines`.
-fn falco_pod(
-    name: &str,
-    node: &str,
-    lines: Vec<(chrono::DateTime<chrono::Utc>, String)>,
-) -> FakePod {
-    let mut all = vec![(
-        falco_started_at(),
-        "Mon Jan 15 09:59:58 2024: Falco version: 0.42.1 (x86_64)".to_string(),
-    )];
-    all.extend(lines);
-    FakePod::falco(name, node, LogSource::lines(all))
-}
-
 fn one_alert_pod(time: &str, priority: &str, ns: Option<&str>) -> FakePod {
     falco_pod(
         "falco-a",
@@ -31,22 +17,11 @@ fn one_alert_pod(time: &str, priority: &str, ns: Option<&str>) -> FakePod {
     )
 }
 
-struct Env {
-    server: FakeApiServer,
-    _dir: tempfile::TempDir,
-    kubeconfig: String,
+fn env_with(cluster: FakeCluster) -> Env {
+    serve(cluster)
 }
 
-fn env_with(cluster: FakeCluster) -> Env {
-    let server = FakeApiServer::start(cluster);
-    let dir = tempfile::tempdir().expect("tempdir");
-    let kubeconfig = server.write_kubeconfig(dir.path()).display().to_string();
-    Env {
-        server,
-        _dir: dir,
-        kubeconfig,
-    }
-}
+type Env = Served;
 
 impl Env {
     fn check(&self, extra: &[&str]) -> Run {

@@ -24,17 +24,7 @@ const BAD_TOKEN: &str = "wrong-token";
 const T: &str = "2024-01-15T10:31:00.000000000Z";
 
 fn banner(at: DateTime<Utc>) -> (DateTime<Utc>, String) {
-    (
-        at,
-        "Mon Jan 15 09:59:58 2024: Falco version: 0.42.1 (x86_64)".to_string(),
-    )
-}
-
-/// A Falco pod whose log starts with the banner at container start, then `lines`.
-fn falco_pod(name: &str, node: &str, lines: Vec<(DateTime<Utc>, String)>) -> FakePod {
-    let mut all = vec![banner(falco_started_at())];
-    all.extend(lines);
-    FakePod::falco(name, node, LogSource::lines(all))
+    (at, FALCO_BANNER.to_string())
 }
 
 /// A log line with an alert at `time` for `ns`.
@@ -55,22 +45,11 @@ fn three_pods(priority: &str) -> Vec<FakePod> {
     ]
 }
 
-struct Env {
-    server: FakeApiServer,
-    _dir: tempfile::TempDir,
-    kubeconfig: String,
+fn env_with(cluster: FakeCluster) -> Env {
+    serve(cluster)
 }
 
-fn env_with(cluster: FakeCluster) -> Env {
-    let server = FakeApiServer::start(cluster);
-    let dir = tempfile::tempdir().expect("tempdir");
-    let kubeconfig = server.write_kubeconfig(dir.path()).display().to_string();
-    Env {
-        server,
-        _dir: dir,
-        kubeconfig,
-    }
-}
+type Env = Served;
 
 /// The JSON run (fail-open), and what the other three runs agreed on.
 struct Outcome {
@@ -354,7 +333,7 @@ fn failing_exec_credential_plugin_is_skipped_without_echoing_its_output() {
         .to_string();
     let e = Env {
         server,
-        _dir: dir,
+        dir,
         kubeconfig,
     };
     let o = e.check("10s", &[]);

@@ -15,16 +15,6 @@ use chrono::{DateTime, Utc};
 use common::*;
 use support::*;
 
-/// A Falco pod whose log holds Falco's banner (long ago) and then `lines`.
-fn falco_pod(name: &str, node: &str, lines: Vec<(DateTime<Utc>, String)>) -> FakePod {
-    let mut all = vec![(
-        falco_started_at(),
-        "Mon Jan 15 09:59:58 2024: Falco version: 0.42.1 (x86_64)".to_string(),
-    )];
-    all.extend(lines);
-    FakePod::falco(name, node, LogSource::lines(all))
-}
-
 /// A JSON alert whose event happened at `t` (the kubelet writes it a moment later).
 fn alert_at(t: DateTime<Utc>, priority: &str, rule: &str, ns: &str) -> (DateTime<Utc>, String) {
     let time = rfc3339_nano(t);
@@ -35,22 +25,11 @@ fn secs(s: f64) -> chrono::Duration {
     chrono::Duration::milliseconds((s * 1000.0) as i64)
 }
 
-struct Env {
-    server: FakeApiServer,
-    _dir: tempfile::TempDir,
-    kubeconfig: String,
+fn env_with(cluster: FakeCluster) -> Env {
+    serve(cluster)
 }
 
-fn env_with(cluster: FakeCluster) -> Env {
-    let server = FakeApiServer::start(cluster);
-    let dir = tempfile::tempdir().expect("tempdir");
-    let kubeconfig = server.write_kubeconfig(dir.path()).display().to_string();
-    Env {
-        server,
-        _dir: dir,
-        kubeconfig,
-    }
-}
+type Env = Served;
 
 impl Env {
     /// `NS --kubeconfig K --timeout 10s` and `extra`.

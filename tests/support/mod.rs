@@ -39,3 +39,37 @@ pub fn ts(s: &str) -> chrono::DateTime<chrono::Utc> {
         .unwrap_or_else(|e| panic!("bad RFC3339 time {s:?}: {e}"))
         .with_timezone(&chrono::Utc)
 }
+
+/// The line Falco prints first when it starts (a log without it looks rotated).
+pub const FALCO_BANNER: &str = "Mon Jan 15 09:59:58 2024: Falco version: 0.42.1 (x86_64)";
+
+/// A Falco pod whose log starts with the banner at container start, then `lines`.
+pub fn falco_pod(
+    name: &str,
+    node: &str,
+    lines: Vec<(chrono::DateTime<chrono::Utc>, String)>,
+) -> FakePod {
+    let mut all = vec![(falco_started_at(), FALCO_BANNER.to_string())];
+    all.extend(lines);
+    FakePod::falco(name, node, LogSource::lines(all))
+}
+
+/// A running fake API server with a kubeconfig for it in a temporary directory.
+pub struct Served {
+    pub server: FakeApiServer,
+    pub kubeconfig: String,
+    /// Holds the kubeconfig (and anything else a test puts there) until dropped.
+    pub dir: tempfile::TempDir,
+}
+
+/// Starts the fake API server for `cluster` and writes its kubeconfig.
+pub fn serve(cluster: FakeCluster) -> Served {
+    let server = FakeApiServer::start(cluster);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kubeconfig = server.write_kubeconfig(dir.path()).display().to_string();
+    Served {
+        server,
+        kubeconfig,
+        dir,
+    }
+}
