@@ -205,7 +205,8 @@ fn decode_reader(
 }
 
 async fn read_files(paths: &[PathBuf], filter: &Arc<AlertFilter>, opts: &CheckOptions) -> Findings {
-    let mut total = Tally::new(filter.clone(), LogOrigin::default(), opts.max_alerts);
+    let alerts = verdict::AlertList::new(opts.max_alerts);
+    let mut total = Tally::with_alerts(filter.clone(), LogOrigin::default(), alerts.clone());
     let mut findings_pods = Vec::new();
     let mut warnings = Vec::new();
     let (mut raw, mut parsed) = (0, 0);
@@ -216,7 +217,7 @@ async fn read_files(paths: &[PathBuf], filter: &Arc<AlertFilter>, opts: &CheckOp
             node: None,
             container: None,
         };
-        let tally = Tally::new(filter.clone(), origin, opts.max_alerts);
+        let tally = Tally::with_alerts(filter.clone(), origin, alerts.clone());
         let path = path.clone();
         let (max_line, reference) = (opts.max_line, opts.window.start);
         // Files are read on blocking threads, side by side.
@@ -456,13 +457,14 @@ async fn read_cluster(
             .store(pods.len(), std::sync::atomic::Ordering::Relaxed);
     }
 
+    let alerts = verdict::AlertList::new(opts.max_alerts);
     let reader = PodReader {
         cluster,
         namespace: ns.clone(),
         container: opts.container.clone(),
         filter: filter.clone(),
         start: opts.window.start,
-        max_alerts: opts.max_alerts,
+        alerts: alerts.clone(),
         max_line: opts.max_line,
         deadline,
         progress: opts.progress.clone(),
@@ -477,7 +479,7 @@ async fn read_cluster(
             reader.read(&pod).await
         }));
     }
-    let mut total = empty();
+    let mut total = Tally::with_alerts(filter.clone(), LogOrigin::default(), alerts);
     let mut reports = Vec::new();
     let (mut raw, mut parsed) = (0, 0);
     for t in tasks {
@@ -546,7 +548,8 @@ struct PodReader {
     container: Option<String>,
     filter: Arc<AlertFilter>,
     start: DateTime<Utc>,
-    max_alerts: usize,
+    /// One bounded list of alerts for all pods.
+    alerts: verdict::AlertList,
     max_line: usize,
     deadline: Instant,
     progress: Option<Arc<Progress>>,
@@ -570,12 +573,11 @@ impl PodReader {
             namespace: ns,
             filter,
             start,
-            max_alerts,
             max_line,
             deadline,
             ..
         } = self;
-        let (start, max_alerts, max_line, deadline) = (*start, *max_alerts, *max_line, *deadline);
+        let (start, max_line, deadline) = (*start, *max_line, *deadline);
         let progress = self.progress.as_deref();
         let container = self.container.as_deref();
         let mut warnings = Vec::new();
@@ -584,7 +586,8 @@ impl PodReader {
         let (container, origin) = match target {
             Some(t) => t,
             None => {
-                let tally = Tally::new(filter.clone(), LogOrigin::default(), max_alerts);
+                let tally =
+                    Tally::with_alerts(filter.clone(), LogOrigin::default(), self.alerts.clone());
                 return PodRead {
                     tally,
                     report,
@@ -595,7 +598,7 @@ impl PodReader {
         };
         let cov = cluster::coverage(pod, &container, start);
         let mut errors: Vec<String> = cov.gap.iter().cloned().collect();
-        let mut total = Tally::new(filter.clone(), origin.clone(), max_alerts);
+        let mut total = Tally::with_alerts(filter.clone(), origin.clone(), self.alerts.clone());
         let mut parsed = 0;
         let mut instances = vec![false];
         if cov.read_previous {
@@ -611,7 +614,7 @@ impl PodReader {
                 limit_bytes: None,
             };
             let mut decoder = Decoder::with_max_line(
-                Tally::new(filter.clone(), origin.clone(), max_alerts),
+                Tally::with_alerts(filter.clone(), origin.clone(), self.alerts.clone()),
                 max_line,
             );
             let (bytes, outcome) = cluster

@@ -1,6 +1,7 @@
 //! Which events are alerts for the namespace in the window, how they count, and the verdict.
 
-use std::sync::Arc;
+use std::collections::BinaryHeap;
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use memchr::memmem;
@@ -151,59 +152,116 @@ impl Serialize for Summary {
     }
 }
 
-/// Keeps at most `cap` alerts, preferring the most severe, then the earliest.
+/// Keeps at most `cap` alerts, preferring the most severe, then the earliest. A handle: the
+/// readers of all pods share one list, so memory is bounded by `cap` whatever the pod count.
 #[derive(Debug, Clone, Default)]
 pub struct AlertList {
+    kept: Arc<Mutex<Kept>>,
+}
+
+#[derive(Debug, Default)]
+struct Kept {
     cap: usize,
-    alerts: Vec<Alert>,
+    /// Max-heap on [`Ranked`]: the top is the least interesting kept alert.
+    heap: BinaryHeap<Ranked>,
     omitted: u64,
 }
 
-fn rank(a: &Alert) -> (u8, Option<DateTime<Utc>>) {
-    // Unknown priorities rank with the most severe: they block.
-    (a.level.map_or(0, |p| p as u8), a.at)
+/// An alert ordered by how little it matters: less severe, then later, is greater.
+#[derive(Debug)]
+struct Ranked(Alert);
+
+impl Ranked {
+    fn key(&self) -> (u8, bool, Option<DateTime<Utc>>, Option<&str>, Option<&str>) {
+        let a = &self.0;
+        // Unknown priorities rank with the most severe: they block.
+        (
+            a.level.map_or(0, |p| p as u8),
+            a.at.is_none(),
+            a.at,
+            a.pod.as_deref(),
+            a.output.as_deref(),
+        )
+    }
+}
+
+impl PartialEq for Ranked {
+    fn eq(&self, o: &Self) -> bool {
+        self.key() == o.key()
+    }
+}
+impl Eq for Ranked {}
+impl PartialOrd for Ranked {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Ranked {
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        self.key().cmp(&o.key())
+    }
 }
 
 impl AlertList {
     pub fn new(cap: usize) -> Self {
         AlertList {
-            cap,
-            alerts: Vec::new(),
-            omitted: 0,
+            kept: Arc::new(Mutex::new(Kept {
+                cap,
+                heap: BinaryHeap::new(),
+                omitted: 0,
+            })),
         }
     }
 
-    pub fn push(&mut self, alert: Alert) {
-        if self.alerts.len() < self.cap {
-            self.alerts.push(alert);
+    fn lock(&self) -> std::sync::MutexGuard<'_, Kept> {
+        // A panic elsewhere while holding the lock leaves the list usable.
+        self.kept.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn push(&self, alert: Alert) {
+        let mut k = self.lock();
+        if k.heap.len() < k.cap {
+            k.heap.push(Ranked(alert));
             return;
         }
-        self.omitted += 1;
-        // Replace the least interesting kept alert when the new one is more interesting.
-        if let Some((i, worst)) = self.alerts.iter().enumerate().max_by_key(|(_, a)| rank(a)) {
-            if rank(&alert) < rank(worst) {
-                self.alerts[i] = alert;
-            }
+        k.omitted += 1;
+        let new = Ranked(alert);
+        if k.heap.peek().is_some_and(|worst| new < *worst) {
+            k.heap.pop();
+            k.heap.push(new);
         }
     }
 
-    pub fn merge(&mut self, other: AlertList) {
-        self.omitted += other.omitted;
-        for a in other.alerts {
-            self.push(a);
+    /// Adds another list's alerts (nothing when both are the same shared list).
+    pub fn merge(&self, other: AlertList) {
+        if Arc::ptr_eq(&self.kept, &other.kept) {
+            return;
+        }
+        let (heap, omitted) = {
+            let mut o = other.lock();
+            (std::mem::take(&mut o.heap), std::mem::take(&mut o.omitted))
+        };
+        self.lock().omitted += omitted;
+        for r in heap {
+            self.push(r.0);
         }
     }
 
-    /// Sorted by time (undated last), then by severity.
-    pub fn into_sorted(mut self) -> (Vec<Alert>, u64) {
-        self.alerts.sort_by(|a, b| {
+    /// Sorted by time (undated last), then by severity; and how many were left out.
+    pub fn into_sorted(self) -> (Vec<Alert>, u64) {
+        let (heap, omitted) = {
+            let mut k = self.lock();
+            (std::mem::take(&mut k.heap), k.omitted)
+        };
+        let mut alerts: Vec<Alert> = heap.into_iter().map(|r| r.0).collect();
+        alerts.sort_by(|a, b| {
             (a.at.is_none(), a.at, a.level.map_or(0, |p| p as u8)).cmp(&(
                 b.at.is_none(),
                 b.at,
                 b.level.map_or(0, |p| p as u8),
             ))
         });
-        (self.alerts, self.omitted)
+        (alerts, omitted)
     }
 }
 
@@ -247,6 +305,13 @@ impl Tally {
             namespaces: breakdown::Namespaces::default(),
             observer: None,
         }
+    }
+
+    /// A tally that keeps its alerts in a list shared with others (bounded across all logs).
+    pub fn with_alerts(filter: Arc<AlertFilter>, origin: LogOrigin, alerts: AlertList) -> Self {
+        let mut t = Tally::new(filter, origin, 0);
+        t.alerts = alerts;
+        t
     }
 
     /// Sends every counted alert to `tx` as well (live view).
@@ -650,7 +715,7 @@ mod tests {
 
     #[test]
     fn alert_list_keeps_the_most_severe() {
-        let mut l = AlertList::new(2);
+        let l = AlertList::new(2);
         let mk = |p: Option<Priority>| Alert {
             time: None,
             priority: String::new(),

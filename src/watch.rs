@@ -85,21 +85,23 @@ pub async fn watch_falco_alerts(
     let (stop_tx, stop_rx) = watch::channel(false);
     let (alert_tx, mut alert_rx) = mpsc::unbounded_channel::<Alert>();
     let mut followers: BTreeMap<String, Follower> = BTreeMap::new();
+    let alerts = verdict::AlertList::new(opts.max_alerts);
     let spawn = |pod: &Pod, followers: &mut BTreeMap<String, Follower>| {
         let name = cluster::name_of(pod);
         let _ = events.send(WatchEvent::PodFollowed {
             pod: name.clone(),
             node: cluster::node_of(pod),
         });
-        let handle = tokio::spawn(follow_pod(
-            cluster.clone(),
-            opts.clone(),
-            pod.clone(),
-            filter.clone(),
-            stop_rx.clone(),
-            alert_tx.clone(),
-            events.clone(),
-        ));
+        let follower = Follow {
+            cluster: cluster.clone(),
+            opts: opts.clone(),
+            filter: filter.clone(),
+            stop: stop_rx.clone(),
+            alert_tx: alert_tx.clone(),
+            events: events.clone(),
+            alerts: alerts.clone(),
+        };
+        let handle = tokio::spawn(follower.follow(pod.clone()));
         followers.insert(name, Follower { handle });
     };
     for pod in &pods {
@@ -146,7 +148,7 @@ pub async fn watch_falco_alerts(
     }
     let _ = stop_tx.send(true);
     drop(alert_tx);
-    let mut total = Tally::new(filter.clone(), LogOrigin::default(), opts.max_alerts);
+    let mut total = Tally::with_alerts(filter.clone(), LogOrigin::default(), alerts);
     let mut reports = Vec::new();
     let (mut raw, mut parsed) = (0, 0);
     // One grace period for all followers, not 5 s each in turn.
@@ -184,68 +186,84 @@ pub async fn watch_falco_alerts(
     verdict::conclude(opts.echo(selector), findings)
 }
 
-/// Follows one Falco pod from the window start until stopped.
-async fn follow_pod(
+/// What a pod's follower needs.
+struct Follow {
     cluster: Cluster,
     opts: CheckOptions,
-    pod: Pod,
     filter: Arc<verdict::AlertFilter>,
     stop: watch::Receiver<bool>,
-    alerts: mpsc::UnboundedSender<Alert>,
+    alert_tx: mpsc::UnboundedSender<Alert>,
     events: mpsc::UnboundedSender<WatchEvent>,
-) -> (Tally, PodReport, u64) {
-    let (mut report, target) = pod_target(&pod, opts.container.as_deref());
-    let name = report.name.clone();
-    let Some((container, origin)) = target else {
-        let _ = events.send(WatchEvent::PodEnded {
-            pod: name,
-            error: report.error.clone(),
-        });
-        return (
-            Tally::new(filter, LogOrigin::default(), opts.max_alerts),
-            report,
-            0,
-        );
-    };
-    let mut tally = Tally::new(filter, origin, opts.max_alerts);
-    tally.observe(alerts);
-    let mut decoder = Decoder::with_max_line(tally, opts.max_line);
-    let request = LogRequest {
-        follow: true,
-        container,
-        since: Some(opts.window.start),
-        ..LogRequest::default()
-    };
-    // Following has no deadline of its own: the window end or the user stops it.
-    let far = Instant::now() + Duration::from_secs(60 * 60 * 24 * 365);
-    let (bytes, outcome) = cluster
-        .stream_log_until(
-            &opts.falco_namespace,
-            &name,
-            &request,
-            far,
-            Some(stop.clone()),
-            &mut |chunk| decoder.feed(chunk),
-        )
-        .await;
-    let (tally, stats) = decoder.finish();
-    report.bytes_read = bytes;
-    report.lines_read = stats.lines;
-    let stopped = *stop.borrow();
-    report.error = match outcome {
-        Err(e) => Some(e.to_string()),
-        Ok(()) if !stopped => Some(
-            "the log stream ended before the window did (pod deleted or container stopped)"
-                .to_string(),
-        ),
-        Ok(()) => None,
-    };
-    // Stopping (window over, Ctrl-C) is not the pod's log ending.
-    if report.error.is_some() {
-        let _ = events.send(WatchEvent::PodEnded {
-            pod: name,
-            error: report.error.clone(),
-        });
+    /// One bounded list of alerts for all pods.
+    alerts: verdict::AlertList,
+}
+
+impl Follow {
+    /// Follows one Falco pod from the window start until stopped.
+    async fn follow(self, pod: Pod) -> (Tally, PodReport, u64) {
+        let Follow {
+            cluster,
+            opts,
+            filter,
+            stop,
+            alert_tx,
+            events,
+            alerts: alerts_list,
+        } = self;
+        let alerts = alert_tx;
+        let (mut report, target) = pod_target(&pod, opts.container.as_deref());
+        let name = report.name.clone();
+        let Some((container, origin)) = target else {
+            let _ = events.send(WatchEvent::PodEnded {
+                pod: name,
+                error: report.error.clone(),
+            });
+            return (
+                Tally::with_alerts(filter, LogOrigin::default(), alerts_list.clone()),
+                report,
+                0,
+            );
+        };
+        let mut tally = Tally::with_alerts(filter, origin, alerts_list);
+        tally.observe(alerts);
+        let mut decoder = Decoder::with_max_line(tally, opts.max_line);
+        let request = LogRequest {
+            follow: true,
+            container,
+            since: Some(opts.window.start),
+            ..LogRequest::default()
+        };
+        // Following has no deadline of its own: the window end or the user stops it.
+        let far = Instant::now() + Duration::from_secs(60 * 60 * 24 * 365);
+        let (bytes, outcome) = cluster
+            .stream_log_until(
+                &opts.falco_namespace,
+                &name,
+                &request,
+                far,
+                Some(stop.clone()),
+                &mut |chunk| decoder.feed(chunk),
+            )
+            .await;
+        let (tally, stats) = decoder.finish();
+        report.bytes_read = bytes;
+        report.lines_read = stats.lines;
+        let stopped = *stop.borrow();
+        report.error = match outcome {
+            Err(e) => Some(e.to_string()),
+            Ok(()) if !stopped => Some(
+                "the log stream ended before the window did (pod deleted or container stopped)"
+                    .to_string(),
+            ),
+            Ok(()) => None,
+        };
+        // Stopping (window over, Ctrl-C) is not the pod's log ending.
+        if report.error.is_some() {
+            let _ = events.send(WatchEvent::PodEnded {
+                pod: name,
+                error: report.error.clone(),
+            });
+        }
+        (tally, report, stats.parsed)
     }
-    (tally, report, stats.parsed)
 }
