@@ -745,3 +745,36 @@ fn nodes_of_namespace_reads_only_falco_pods_on_those_nodes_and_says_so() {
     // Without the flag every pod is read.
     assert_eq!(e.check(&[]).code, 1);
 }
+
+#[test]
+fn progress_shows_on_a_terminal_and_never_on_a_pipe() {
+    // Slow logs keep the check busy long enough for the progress line to be drawn.
+    let t = "2024-01-15T10:31:00.000000000Z";
+    let lines: Vec<_> = (0..40)
+        .map(|_| (kubelet(t), alert(t, "Notice", "R", Some("other"))))
+        .collect();
+    let e = env_with(
+        FakeCluster::new(vec![
+            falco_pod("falco-a", "node-0", lines.clone()),
+            falco_pod("falco-b", "node-1", lines),
+        ])
+        .with_faults(Faults {
+            slow_log_bytes_per_sec: Some(40_000),
+            ..Faults::default()
+        }),
+    );
+    let piped = e.check(&[]);
+    assert_eq!(piped.code, 0, "{piped:?}");
+    assert!(!piped.stderr.contains("reading Falco logs"), "{piped:?}");
+    let Some((code, screen, _)) =
+        run_in_pty(&[NS, "--since-time", WINDOW, "--kubeconfig", &e.kubeconfig])
+    else {
+        return;
+    };
+    assert_eq!(code, 0, "{screen}");
+    assert!(
+        screen.contains("reading Falco logs:") && screen.contains("pod(s)"),
+        "{screen}"
+    );
+    assert!(screen.contains("PASSED"), "{screen}");
+}

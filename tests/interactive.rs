@@ -186,3 +186,15 @@ fn watch_and_for_refuse_offline_input() {
     assert_eq!(check(&["--watch"]).code, 2);
     assert_eq!(check(&["--for", "1m"]).code, 2);
 }
+
+#[test]
+fn timeline_is_a_sparkline_and_colored_on_a_terminal() {
+    let Some((code, screen, _)) = run_in_pty(&[NS, "--logs", EXAMPLE, "--since-time", WINDOW])
+    else {
+        return;
+    };
+    assert_eq!(code, 1, "{screen}");
+    assert!(screen.contains("Alerts per minute"), "{screen}");
+    assert!(screen.contains('█'), "sparkline: {screen}");
+    assert!(screen.contains("\u{1b}["), "colors on a terminal: {screen}");
+}

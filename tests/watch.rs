@@ -364,40 +364,6 @@ fn watch_with_json_output_prints_live_alerts_on_stderr_and_one_json_object() {
     assert_eq!(j["blocking_count"], 1);
 }
 
-/// Runs `command` under a pseudo-terminal (util-linux `script`): stdin, stdout and stderr of the
-/// binary are the terminal. Returns the exit code and everything the terminal showed.
-fn run_in_pty(args: &[&str]) -> Option<(i32, String, Duration)> {
-    if !std::path::Path::new("/usr/bin/script").exists() {
-        eprintln!("notice: /usr/bin/script not found; pseudo-terminal test skipped");
-        return None;
-    }
-    let quote = |s: &str| format!("'{}'", s.replace('\'', r"'\''"));
-    let line = std::iter::once(BIN)
-        .chain(args.iter().copied())
-        .map(quote)
-        .collect::<Vec<_>>()
-        .join(" ");
-    let home = tempfile::tempdir().expect("home dir");
-    let mut cmd = Command::new("/usr/bin/script");
-    cmd.args(["-qfec", &line, "/dev/null"]);
-    for (k, _) in std::env::vars() {
-        if k.starts_with("AEGIS_") || k == "KUBECONFIG" || k == "NO_COLOR" {
-            cmd.env_remove(k);
-        }
-    }
-    cmd.env("HOME", home.path()).env("SHELL", "/bin/sh");
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let started = Instant::now();
-    let out = cmd.output().expect("run script");
-    Some((
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        started.elapsed(),
-    ))
-}
-
 #[test]
 fn watch_on_a_terminal_keeps_a_colored_status_line_then_gives_the_verdict() {
     let t0 = Utc::now();
