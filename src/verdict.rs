@@ -254,12 +254,18 @@ impl AlertList {
             (std::mem::take(&mut k.heap), k.omitted)
         };
         let mut alerts: Vec<Alert> = heap.into_iter().map(|r| r.0).collect();
+        // Deterministic whatever order the pods finished in.
         alerts.sort_by(|a, b| {
-            (a.at.is_none(), a.at, a.level.map_or(0, |p| p as u8)).cmp(&(
-                b.at.is_none(),
-                b.at,
-                b.level.map_or(0, |p| p as u8),
-            ))
+            let key = |x: &Alert| {
+                (
+                    x.at.is_none(),
+                    x.at,
+                    x.level.map_or(0, |p| p as u8),
+                    x.pod.clone(),
+                    x.output.clone(),
+                )
+            };
+            key(a).cmp(&key(b))
         });
         (alerts, omitted)
     }
