@@ -99,7 +99,7 @@ fn main() -> ExitCode {
 fn print_result(result: &CheckResult, format: OutputFormat, style: Style, err_color: bool) {
     let body = match format {
         OutputFormat::Json => render::json(result) + "\n",
-        OutputFormat::Yaml => render::yaml(result),
+        OutputFormat::Yaml => render::yaml(result, style.tty),
         OutputFormat::Text | OutputFormat::Wide => render::text(result, style),
     };
     eprint!("{}", render::warnings(result, err_color));

@@ -350,11 +350,31 @@ pub fn warnings(r: &CheckResult, color: bool) -> String {
     o
 }
 
-/// The YAML view: the same document as JSON.
-pub fn yaml(r: &CheckResult) -> String {
-    match serde_saphyr::to_string(r) {
-        Ok(s) => s,
+/// The YAML view: the same document as JSON. YAML has no escape that every emitter uses for
+/// bidi controls, so on a terminal (`tty`) strings are neutralized (visible escapes, as in
+/// text output); on a pipe the data goes out exactly.
+pub fn yaml(r: &CheckResult, tty: bool) -> String {
+    let rendered = if tty {
+        serde_json::to_value(r).map(|mut v| {
+            neutralize_strings(&mut v);
+            serde_saphyr::to_string(&v)
+        })
+    } else {
+        Ok(serde_saphyr::to_string(r))
+    };
+    match rendered {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => format!("tool: falco\nerror: {:?}\n", e.to_string()),
         Err(e) => format!("tool: falco\nerror: {:?}\n", e.to_string()),
+    }
+}
+
+fn neutralize_strings(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::String(s) => *s = neutralize(s),
+        serde_json::Value::Array(a) => a.iter_mut().for_each(neutralize_strings),
+        serde_json::Value::Object(m) => m.values_mut().for_each(neutralize_strings),
+        _ => {}
     }
 }
 

@@ -198,3 +198,32 @@ fn timeline_is_a_sparkline_and_colored_on_a_terminal() {
     assert!(screen.contains('█'), "sparkline: {screen}");
     assert!(screen.contains("\u{1b}["), "colors on a terminal: {screen}");
 }
+
+#[test]
+fn yaml_on_a_terminal_neutralizes_bidi_and_on_a_pipe_keeps_the_data() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("bidi.jsonl");
+    let line = alert("2024-01-15T10:31:00.000000000Z", "Critical", "R", Some(NS))
+        .replace("sh -c id", "sh -c \u{202e}di");
+    std::fs::write(&path, format!("{line}\n")).expect("write");
+    let p = path.display().to_string();
+    let piped = run(
+        &[NS, "--logs", &p, "--since-time", WINDOW, "-o", "yaml"],
+        &[],
+        None,
+    );
+    assert!(
+        piped.stdout.contains('\u{202e}'),
+        "exact data on a pipe: {piped:?}"
+    );
+    let Some((code, screen, _)) =
+        run_in_pty(&[NS, "--logs", &p, "--since-time", WINDOW, "-o", "yaml"])
+    else {
+        return;
+    };
+    assert_eq!(code, 1, "{screen}");
+    assert!(
+        !screen.contains('\u{202e}') && screen.contains("\\u{202e}"),
+        "{screen}"
+    );
+}
