@@ -277,12 +277,18 @@ fn note_stats(name: &str, stats: &DecodeStats, report: &mut PodReport, warnings:
             "{name}: {} line(s) longer than the line limit were skipped (raise --max-line-bytes)",
             stats.oversized
         ));
-        if stats.oversized_wanted > 0 && report.error.is_none() {
-            report.error = Some(format!(
-                "{} over-long line(s) mention the namespace and could not be parsed (raise --max-line-bytes)",
-                stats.oversized_wanted
-            ));
-        }
+    }
+    if stats.oversized_wanted > 0 && report.error.is_none() {
+        report.error = Some(format!(
+            "{} over-long line(s) or alert(s) spread over too many lines mention the namespace and could not be parsed (raise --max-line-bytes)",
+            stats.oversized_wanted
+        ));
+    }
+    if stats.loosely_dated > 0 {
+        warnings.push(format!(
+            "{name}: {} text alert(s) had no kubelet time stamp: their date comes from nearby lines and their clock is taken as UTC (save logs with `kubectl logs --timestamps`)",
+            stats.loosely_dated
+        ));
     }
     if stats.malformed > 0 {
         warnings.push(format!(

@@ -344,7 +344,7 @@ impl EventSink for Tally {
         self.filter.may_match(raw)
     }
 
-    fn event(&mut self, e: Event) {
+    fn event(&mut self, mut e: Event) {
         let f = &self.filter;
         if e.internal {
             if e.is_syscall_drop() && e.time.is_none_or(|t| f.window.contains(t)) {
@@ -352,8 +352,15 @@ impl EventSink for Tally {
             }
             return;
         }
-        if !f.wants_namespace(e.namespace.as_deref()) {
+        let named_in_audit = f
+            .namespace
+            .as_ref()
+            .is_some_and(|n| e.audit_namespaces.iter().any(|a| a == n));
+        if !f.wants_namespace(e.namespace.as_deref()) && !named_in_audit {
             return;
+        }
+        if named_in_audit {
+            e.namespace = f.namespace.clone();
         }
         match e.time {
             Some(t) if !f.window.contains(t) => {

@@ -6,7 +6,7 @@
 use chrono::{DateTime, Utc};
 use memchr::memchr;
 
-use super::event::{parse_json, parse_text, Event, RUNTIME_SPLIT};
+use super::event::{parse_json, parse_text, strip_injected_timestamps, Event, RUNTIME_SPLIT};
 use super::time::{
     go_logger_time, logger_time, place_time_of_day, split_alert_time, split_kubelet_prefix,
     EventClock,
@@ -42,6 +42,9 @@ pub struct DecodeStats {
     pub oversized_wanted: u64,
     /// Text alerts whose date could not be worked out (no kubelet time, no dated line before).
     pub undated: u64,
+    /// Text alerts with a time of day but no kubelet time: dated from nearby lines, clock taken
+    /// as UTC.
+    pub loosely_dated: u64,
     /// Records that passed `wants` and were parsed fully.
     pub parsed: u64,
     /// The kubelet times of the first and last line, when the log carries them.
@@ -53,6 +56,10 @@ struct OpenText {
     buf: Vec<u8>,
     kubelet: Option<DateTime<Utc>>,
     lines: usize,
+    /// The record reached its bound; later continuation lines are dropped.
+    full: bool,
+    /// A dropped part passed the sink's `wants` test.
+    dropped_wanted: bool,
 }
 
 /// Streaming decoder for one log (one container instance).
@@ -219,6 +226,23 @@ impl<S: EventSink> Decoder<S> {
             }
             None => (None, raw),
         };
+        // The runtime splits lines over 16 KiB and the kubelet may prefix each part: a time stamp
+        // can sit inside a field, even inside the namespace's name.
+        let repaired;
+        let body = match (body.len() > RUNTIME_SPLIT)
+            .then(|| strip_injected_timestamps(body))
+            .flatten()
+        {
+            Some(r) => {
+                repaired = r;
+                &repaired[..]
+            }
+            None => body,
+        };
+        if self.continues_open_alert(kubelet) {
+            self.append(body);
+            return;
+        }
         match body.first() {
             Some(b'{') => {
                 self.close_text();
@@ -242,6 +266,8 @@ impl<S: EventSink> Decoder<S> {
                     buf: body.to_vec(),
                     kubelet,
                     lines: 1,
+                    dropped_wanted: false,
+                    full: false,
                 });
             }
             _ => {
@@ -253,18 +279,43 @@ impl<S: EventSink> Decoder<S> {
                     self.reference = Some(t);
                 } else if is_shutdown_header(body) {
                     self.close_text();
-                } else if let Some(open) = self.open.as_mut() {
+                } else if self.open.is_some() {
                     // A newline inside a field: this line continues the open alert.
-                    if open.lines < MAX_TEXT_LINES && open.buf.len() + body.len() < MAX_TEXT_RECORD
-                    {
-                        open.buf.push(b'\n');
-                        open.buf.extend_from_slice(body);
-                        open.lines += 1;
-                    } else {
-                        self.close_text();
-                    }
+                    self.append(body);
                 }
             }
+        }
+    }
+
+    /// A line the kubelet stamped with the very instant of the open text alert's first line,
+    /// while that alert has not named a namespace yet, is part of it whatever it looks like: a
+    /// newline inside a field (a command line) lets a watched process start the next line with
+    /// a forged alert, a `{` or a shutdown header.
+    fn continues_open_alert(&self, kubelet: Option<DateTime<Utc>>) -> bool {
+        let (Some(open), Some(k)) = (&self.open, kubelet) else {
+            return false;
+        };
+        open.kubelet == Some(k) && !names_namespace(&open.buf) && !is_internal_record(&open.buf)
+    }
+
+    fn append(&mut self, body: &[u8]) {
+        let Some(open) = self.open.as_mut() else {
+            return;
+        };
+        if !open.full
+            && open.lines < MAX_TEXT_LINES
+            && open.buf.len() + body.len() < MAX_TEXT_RECORD
+        {
+            open.buf.push(b'\n');
+            open.buf.extend_from_slice(body);
+            open.lines += 1;
+            return;
+        }
+        // Over the bound: the rest of this alert is dropped, but not unseen.
+        open.full = true;
+        if !open.dropped_wanted && self.sink.wants(body) {
+            open.dropped_wanted = true;
+            self.stats.oversized_wanted += 1;
         }
     }
 
@@ -292,10 +343,32 @@ impl<S: EventSink> Decoder<S> {
             if time.is_none() {
                 self.stats.undated += 1;
             }
+            if open.kubelet.is_none() && matches!(clock, EventClock::TimeOfDay(_)) {
+                self.stats.loosely_dated += 1;
+            }
             event.time = time;
             self.sink.event(event);
         }
     }
+}
+
+/// Whether a text record carries a workload namespace token of Falco's.
+fn names_namespace(record: &[u8]) -> bool {
+    [&b"k8s_ns_name="[..], b"k8s_ns=", b"k8s.ns="]
+        .iter()
+        .any(|k| memchr::memmem::find(record, k).is_some())
+}
+
+/// `TIME: Priority Falco internal: ...` or a metrics snapshot: Falco's own messages.
+fn is_internal_record(record: &[u8]) -> bool {
+    let Some((_, rest)) = split_alert_time(record) else {
+        return false;
+    };
+    let message = rest
+        .iter()
+        .position(|&b| b == b' ')
+        .map_or(&rest[..0], |i| &rest[i + 1..]);
+    message.starts_with(b"Falco internal:") || message.starts_with(b"Falco metrics snapshot")
 }
 
 /// Lines Falco prints at shutdown without a time stamp: they start records that are not alerts.
@@ -358,6 +431,52 @@ mod tests {
             whole.events[0].time.map(|t| t.to_rfc3339()),
             Some("2024-01-15T10:30:00+00:00".to_string())
         );
+    }
+
+    #[test]
+    fn a_forged_record_start_on_a_continuation_line_stays_in_the_alert() {
+        // A newline in a command line, then what looks like a new Debug alert, a `{` and a
+        // shutdown header: all written at the same instant as the Critical alert.
+        let k = "2024-01-15T10:31:00.000100000Z";
+        let input = format!(
+            "{k} 10:31:00.000000000: Critical Shell | command=sh -c x\n{k} 10:31:00.000000000: Debug fake\n{k} {{\n{k} Events detected: 1\n{k} y container_id=1 k8s_ns_name=shadow-abc123\n"
+        );
+        let (c, _) = decode(input.as_bytes(), 7);
+        assert_eq!(c.events.len(), 1, "{:?}", c.events);
+        assert_eq!(c.events[0].priority, Some(crate::falco::Priority::Critical));
+        assert_eq!(c.events[0].namespace.as_deref(), Some("shadow-abc123"));
+    }
+
+    #[test]
+    fn an_alert_over_its_line_bound_is_reported_when_the_dropped_part_matters() {
+        let mut input = b"10:31:00.000000000: Critical Shell | command=sh -c x".to_vec();
+        input.extend(std::iter::repeat_n(b"\n".as_slice(), MAX_TEXT_LINES + 1).flatten());
+        input.extend_from_slice(b"\ny k8s_ns_name=shadow-abc123\n");
+        let mut d = Decoder::new(Collect {
+            needle: Some(b"shadow-abc123"),
+            events: vec![],
+        });
+        d.feed(&input);
+        let (_, s) = d.finish();
+        assert_eq!(s.oversized_wanted, 1);
+    }
+
+    #[test]
+    fn kubelet_stamps_injected_into_long_lines_are_removed() {
+        let pad = "a".repeat(RUNTIME_SPLIT);
+        let text = format!("10:31:00.000000000: Critical Shell | command={pad} k8s_ns_name=shadow-2024-01-15T10:31:00.000200000Z abc123\n");
+        let whole = |input: &[u8]| {
+            let mut d = Decoder::new(Collect::default());
+            d.feed(input);
+            d.finish().0
+        };
+        let c = whole(text.as_bytes());
+        assert_eq!(c.events[0].namespace.as_deref(), Some("shadow-abc123"));
+        let json = format!(
+            r#"{{"output":"{pad}","output_fields":{{"k8s.ns.name":"shadow-2024-01-15T10:31:00.000200000+08:00 abc123"}},"priority":"Critical","rule":"R","time":"2024-01-15T10:31:00Z"}}"#
+        );
+        let c = whole(format!("{json}\n").as_bytes());
+        assert_eq!(c.events[0].namespace.as_deref(), Some("shadow-abc123"));
     }
 
     #[test]

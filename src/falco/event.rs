@@ -36,6 +36,8 @@ pub struct Event {
     pub output_fields: Option<Map<String, Value>>,
     /// Namespace of the workload the event is about, when it names one.
     pub namespace: Option<String>,
+    /// Text k8s audit output: every `ns=` value (user-controlled fields may follow the real one).
+    pub audit_namespaces: Vec<String>,
 }
 
 impl Event {
@@ -79,44 +81,66 @@ fn is_token_start(b: u8) -> bool {
     b.is_ascii_whitespace() || b == b'(' || b == b',' || b == b'|'
 }
 
-/// The value of the last `key=` token in `text` (the appended fields come last, after anything a
-/// watched process put into its command line).
-fn last_token<'a>(text: &'a [u8], key: &[u8]) -> Option<&'a [u8]> {
-    let finder = memmem::FinderRev::new(key);
-    let mut end = text.len();
-    while let Some(at) = finder.rfind(&text[..end]) {
-        if at == 0 || is_token_start(text[at - 1]) {
+/// Every `key=` token in `text`: (position, value), in order.
+fn tokens<'a>(text: &'a [u8], key: &[u8]) -> Vec<(usize, &'a [u8])> {
+    memmem::find_iter(text, key)
+        .filter(|&at| at == 0 || is_token_start(text[at - 1]))
+        .map(|at| {
             let start = at + key.len();
             let len = text[start..]
                 .iter()
                 .position(|&b| is_token_end(b))
                 .unwrap_or(text.len() - start);
-            return Some(&text[start..start + len]);
-        }
-        if at == 0 {
-            break;
-        }
-        end = at + key.len() - 1;
-    }
-    None
+            (at, &text[start..start + len])
+        })
+        .collect()
 }
 
-/// Namespace named by the tokens of a text message. The first key present decides, even when its
-/// value is `<NA>` (a host event), so that a lower-ranked token elsewhere cannot stand in for it.
-pub fn text_namespace(message: &[u8], namespace_object_rule: bool) -> Option<String> {
-    let mut keys: &[&[u8]] = &[b"k8s_ns_name=", b"k8s_ns=", b"k8s.ns=", b"ns="];
+/// The namespaces a text message names.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TextNamespaces {
+    /// The workload's namespace: the value of the syscall key (`k8s_ns_name=`, `k8s_ns=`,
+    /// `k8s.ns=`) that comes last — Falco appends these after anything a watched process put
+    /// into its command line. `None` for `<NA>` (host events).
+    pub primary: Option<String>,
+    /// k8s audit outputs (no syscall key): every `ns=` value. Audit rules print request fields
+    /// that a user controls after `ns=`, so any of them naming the namespace counts.
+    pub audit: Vec<String>,
+}
+
+fn ns_value(v: &[u8]) -> Option<String> {
+    (!v.is_empty() && v != b"<NA>").then(|| String::from_utf8_lossy(v).into_owned())
+}
+
+/// Namespaces named by the tokens of a text message.
+pub fn text_namespaces(message: &[u8], namespace_object_rule: bool) -> TextNamespaces {
+    let syscall = [&b"k8s_ns_name="[..], b"k8s_ns=", b"k8s.ns="]
+        .iter()
+        .filter_map(|k| tokens(message, k).last().copied())
+        .max_by_key(|(at, _)| *at);
+    if let Some((_, v)) = syscall {
+        return TextNamespaces {
+            primary: ns_value(v),
+            audit: Vec::new(),
+        };
+    }
     if namespace_object_rule {
-        keys = &keys[..3];
+        // `ns=` / `namespace=` hold the Namespace object being created or deleted.
+        return TextNamespaces::default();
     }
-    for key in keys {
-        if let Some(v) = last_token(message, key) {
-            if v.is_empty() || v == b"<NA>" {
-                return None;
-            }
-            return Some(String::from_utf8_lossy(v).into_owned());
-        }
+    let audit: Vec<String> = tokens(message, b"ns=")
+        .into_iter()
+        .filter_map(|(_, v)| ns_value(v))
+        .collect();
+    TextNamespaces {
+        primary: audit.last().cloned(),
+        audit,
     }
-    None
+}
+
+/// The workload namespace of a text message (see [`text_namespaces`]).
+pub fn text_namespace(message: &[u8], namespace_object_rule: bool) -> Option<String> {
+    text_namespaces(message, namespace_object_rule).primary
 }
 
 fn title_of(message: &str) -> String {
@@ -150,10 +174,10 @@ pub fn parse_text(record: &[u8]) -> Option<(EventClock, Event)> {
     let ns_rule = NAMESPACE_OBJECT_MESSAGES
         .iter()
         .any(|m| message.starts_with(m));
-    let namespace = if internal {
-        None
+    let names = if internal {
+        TextNamespaces::default()
     } else {
-        text_namespace(message_bytes, ns_rule)
+        text_namespaces(message_bytes, ns_rule)
     };
     let time = match clock {
         EventClock::Absolute(t) => Some(t),
@@ -170,29 +194,37 @@ pub fn parse_text(record: &[u8]) -> Option<(EventClock, Event)> {
         hostname: None,
         output: Some(String::from_utf8_lossy(record).into_owned()),
         output_fields: None,
-        namespace,
+        namespace: names.primary,
+        audit_namespaces: names.audit,
     };
     Some((clock, event))
 }
 
-/// Removes kubelet timestamps injected inside a long line (kubernetes#77603): `YYYY-MM-DDTHH:MM:SS.fffffffffZ `.
-fn strip_injected_timestamps(line: &[u8]) -> Option<Vec<u8>> {
-    let finder = memmem::Finder::new(b"Z ");
-    let mut out = Vec::with_capacity(line.len());
+/// Removes kubelet timestamps injected inside a long line (kubernetes#77603): the runtime splits
+/// lines over 16 KiB and the kubelet may prefix each part, `YYYY-MM-DDTHH:MM:SS.fffffffffZ ` or
+/// with an offset (`+08:00 `). `None` when there is none.
+pub(crate) fn strip_injected_timestamps(line: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
     let mut last = 0;
-    let mut changed = false;
-    for at in finder.find_iter(line) {
-        // RFC3339Nano fixed: 30 bytes before "Z ".
-        if at >= 29 && at - 29 >= last {
-            let start = at - 29;
-            if super::time::split_kubelet_prefix(&line[start..]).is_some() {
-                out.extend_from_slice(&line[last..start]);
-                last = at + 2;
-                changed = true;
+    for space in memchr::memchr_iter(b' ', line) {
+        // RFC3339 with 9 fraction digits: 30 bytes with `Z`, 35 with `+hh:mm`.
+        for len in [30usize, 35] {
+            let Some(start) = space.checked_sub(len) else {
+                continue;
+            };
+            if start < last || start == 0 {
+                continue;
+            }
+            if let Some((_, rest)) = super::time::split_kubelet_prefix(&line[start..]) {
+                if rest.as_ptr() == line[space + 1..].as_ptr() {
+                    out.extend_from_slice(&line[last..start]);
+                    last = space + 1;
+                    break;
+                }
             }
         }
     }
-    if !changed {
+    if last == 0 {
         return None;
     }
     out.extend_from_slice(&line[last..]);
@@ -282,8 +314,8 @@ pub fn parse_json(line: &[u8]) -> Option<Event> {
             _ => None,
         });
 
-    let namespace = if internal {
-        None
+    let names = if internal {
+        TextNamespaces::default()
     } else {
         json_namespace(
             output_fields.as_ref(),
@@ -304,7 +336,8 @@ pub fn parse_json(line: &[u8]) -> Option<Event> {
         hostname,
         output,
         output_fields,
-        namespace,
+        namespace: names.primary,
+        audit_namespaces: names.audit,
     })
 }
 
@@ -313,7 +346,7 @@ fn json_namespace(
     source: Option<&str>,
     rule: Option<&str>,
     output: Option<&str>,
-) -> Option<String> {
+) -> TextNamespaces {
     const SYSCALL: &str = "k8s.ns.name";
     const AUDIT: &str = "ka.target.namespace";
     if let Some(f) = fields {
@@ -323,15 +356,21 @@ fn json_namespace(
             } else {
                 [SYSCALL, AUDIT]
             };
-            return keys
+            let primary = keys
                 .iter()
                 .find_map(|k| f.get(*k).and_then(Value::as_str))
                 .filter(|v| !v.is_empty() && *v != "<NA>")
                 .map(str::to_string);
+            return TextNamespaces {
+                primary,
+                audit: Vec::new(),
+            };
         }
     }
     // `output_fields` switched off (or without Kubernetes fields): fall back to the output text.
-    let output = output?;
+    let Some(output) = output else {
+        return TextNamespaces::default();
+    };
     let message: Cow<'_, [u8]> = match split_alert_time(output.as_bytes()) {
         Some((_, rest)) => Cow::Borrowed(rest),
         None => Cow::Borrowed(output.as_bytes()),
@@ -345,7 +384,7 @@ fn json_namespace(
                 .unwrap_or(&message);
             body.starts_with(m.as_bytes())
         });
-    text_namespace(&message, ns_rule)
+    text_namespaces(&message, ns_rule)
 }
 
 #[cfg(test)]
@@ -389,6 +428,24 @@ mod tests {
         );
         assert_eq!(text_namespace(b"xk8s_ns=shadow-abc123", false), None);
         assert_eq!(text_namespace(b"namespace=shadow-abc123", false), None);
+    }
+
+    #[test]
+    fn the_latest_syscall_key_wins_and_any_audit_ns_counts() {
+        // Falco 0.40 output; a command line carries a fake 0.41 token with <NA>.
+        let m = b"command=sh -c echo k8s_ns_name=<NA> (container_id=1 k8s_ns=shadow-abc123 k8s_pod_name=p)";
+        assert_eq!(text_namespace(m, false).as_deref(), Some("shadow-abc123"));
+        // Audit output: user-controlled fields after the real ns= cannot hide it.
+        let n = text_namespaces(
+            b"(user=a ns=shadow-abc123 action=exec command=x userAgent=evil ns=kube-system)",
+            false,
+        );
+        assert_eq!(n.primary.as_deref(), Some("kube-system"));
+        assert!(n.audit.iter().any(|a| a == "shadow-abc123"));
+        // A syscall key present: ns= tokens are not namespaces.
+        assert!(text_namespaces(b"command=x ns=a k8s_ns_name=b", false)
+            .audit
+            .is_empty());
     }
 
     #[test]

@@ -63,13 +63,28 @@ pub fn split_kubelet_prefix(line: &[u8]) -> Option<(DateTime<Utc>, &[u8])> {
     let (h, m, s) = clock(&line[11..])?;
     let (nanos, used) = fraction(&line[19..])?;
     let at = 19 + used;
-    if line.get(at) != Some(&b'Z') || line.get(at + 1) != Some(&b' ') {
+    // `Z` on UTC nodes; a node in another zone gets its offset (`+08:00`): the kubelet re-prints
+    // the container runtime's local time.
+    let (offset_secs, zone_len) = match line.get(at) {
+        Some(b'Z') => (0, 1),
+        Some(sign @ (b'+' | b'-')) => {
+            let z = line.get(at + 1..at + 6)?;
+            if z[2] != b':' {
+                return None;
+            }
+            let v = i64::from(digits(&z[0..2])?) * 3600 + i64::from(digits(&z[3..5])?) * 60;
+            (if *sign == b'-' { -v } else { v }, 6)
+        }
+        _ => return None,
+    };
+    if line.get(at + zone_len) != Some(&b' ') {
         return None;
     }
     let t = naive_time(h, m, s, nanos)?;
+    let local = Utc.from_utc_datetime(&NaiveDateTime::new(d, t));
     Some((
-        Utc.from_utc_datetime(&NaiveDateTime::new(d, t)),
-        &line[at + 2..],
+        local - Duration::seconds(offset_secs),
+        &line[at + zone_len + 1..],
     ))
 }
 
@@ -234,6 +249,10 @@ mod tests {
         assert_eq!(rest, b"10:29:59.999999999: Error x");
         assert!(split_kubelet_prefix(b"2024-01-15T10:46:03.774512908+0000: Warning x").is_none());
         assert!(split_kubelet_prefix(b"2024-01-15T10:30:00Z x").is_some());
+        let (t, rest) =
+            split_kubelet_prefix(b"2024-01-15T18:30:00.000731000+08:00 {}").expect("offset");
+        assert_eq!((t, rest), (ts("2024-01-15T10:30:00.000731Z"), &b"{}"[..]));
+        assert!(split_kubelet_prefix(b"2024-01-15T18:30:00.5-03:30 x").is_some());
         assert!(split_kubelet_prefix(b"{\"a\":1}").is_none());
     }
 
