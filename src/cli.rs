@@ -244,6 +244,10 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         total = total.checked_add(unit).ok_or_else(bad)?;
         rest = &rest[unit_len..];
     }
+    // A century is more than any window; it keeps every later date computation in range.
+    if total > Duration::from_secs(100 * 365 * 24 * 3600) {
+        return Err(format!("invalid duration {s:?}: longer than a century"));
+    }
     if total.is_zero() {
         return Err(format!("invalid duration {s:?}: must be more than zero"));
     }
@@ -286,6 +290,19 @@ pub fn use_color(choice: ColorChoice, no_color: Option<&str>, is_terminal: bool)
 }
 
 impl Cli {
+    /// Checks what depends on the clock: a window that starts in the future would see nothing
+    /// and pass, so it is a usage error (a minute of clock skew is allowed).
+    pub fn validate(&self, now: DateTime<Utc>) -> Result<(), String> {
+        match self.since_time {
+            Some(t) if t > now + chrono::Duration::seconds(60) => Err(format!(
+                "--since-time {} is in the future (now is {}): give the window start in UTC or with its offset, e.g. $(date -u +%Y-%m-%dT%H:%M:%SZ)",
+                t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            )),
+            _ => Ok(()),
+        }
+    }
+
     /// Follow mode and its window end: `Some(None)` for `--watch` until Ctrl-C.
     pub fn follow(&self, now: DateTime<Utc>) -> Option<Option<DateTime<Utc>>> {
         let end = self
@@ -357,7 +374,17 @@ mod tests {
         assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
         assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-        for bad in ["", "10", "m", "5x", "-5m", "0s", "1.5h"] {
+        for bad in [
+            "",
+            "10",
+            "m",
+            "5x",
+            "-5m",
+            "0s",
+            "1.5h",
+            "3000000000h",
+            "876001h",
+        ] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
     }

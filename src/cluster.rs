@@ -133,8 +133,10 @@ fn classify(
     for cause in chain(root) {
         if let Some(auth) = cause.downcast_ref::<kube::client::AuthError>() {
             let detail = match auth {
-                kube::client::AuthError::AuthExecRun { cmd, out } => {
-                    format!("exec command '{cmd}' exited with {}", out.status)
+                // `cmd` is the Debug form of the command: its arguments and environment may hold
+                // secrets. The exit status is all that is said.
+                kube::client::AuthError::AuthExecRun { out, .. } => {
+                    format!("the exec credential command exited with {}", out.status)
                 }
                 kube::client::AuthError::AuthExecStart(io) => {
                     format!("exec command could not start: {io}")
@@ -225,7 +227,17 @@ impl Cluster {
         // Our own retry loop honours Retry-After within the deadline and retries 500 too.
         config.default_retry = false;
         config.connect_timeout = Some(connect_timeout);
-        let client = Client::try_from(config).map_err(|e| classify(e, &server, None))?;
+        // Building the client may run an exec credential plugin synchronously; off the async
+        // threads, so that --timeout still holds when the plugin hangs (e.g. waits for a login).
+        let built = tokio::task::spawn_blocking(move || Client::try_from(config)).await;
+        let client = match built {
+            Ok(r) => r.map_err(|e| classify(e, &server, None))?,
+            Err(e) => {
+                return Err(ClusterError::Credentials {
+                    detail: format!("building the client failed: {e}"),
+                })
+            }
+        };
         Ok(Cluster { client, server })
     }
 
@@ -509,6 +521,20 @@ pub fn coverage(pod: &Pod, container: &str, window_start: DateTime<Utc>) -> Cove
             cov.gap = Some(format!(
                 "container {container} restarted {} times, the last two inside the window: only the current and previous instances' logs are served, earlier ones are gone",
                 cs.restart_count
+            ));
+        }
+    }
+    // The earliest instance read must have been running at the window start; otherwise Falco in
+    // this pod did not watch the first part (a pod that replaced another: its log is gone).
+    let earliest = match (cov.read_previous, last) {
+        (true, Some(t)) => t.started_at.as_ref().map(time_of),
+        _ => running_since,
+    };
+    if let Some(e) = earliest.filter(|e| *e > window_start + chrono::Duration::seconds(60)) {
+        if cov.gap.is_none() {
+            cov.gap = Some(format!(
+                "container {container} started at {}, after the window start: what happened on this node before that was not watched by this pod (a replaced pod's log is not served)",
+                e.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
             ));
         }
     }

@@ -336,7 +336,8 @@ pub(crate) async fn discover(
                 return Err((
                     first_selector,
                     ClusterError::Deadline {
-                        doing: "loading the kubeconfig".into(),
+                        doing: "loading the kubeconfig and running its credential plugin, if any"
+                            .into(),
                     }
                     .to_string(),
                     vec![],
@@ -480,15 +481,17 @@ async fn read_cluster(
     for pod in pods {
         let reader = reader.clone();
         let limit = limit.clone();
-        tasks.push(tokio::spawn(async move {
+        let name = cluster::name_of(&pod);
+        let task = tokio::spawn(async move {
             let _permit = limit.acquire_owned().await;
             reader.read(&pod).await
-        }));
+        });
+        tasks.push((name, task));
     }
     let mut total = Tally::with_alerts(filter.clone(), LogOrigin::default(), alerts);
     let mut reports = Vec::new();
     let (mut raw, mut parsed) = (0, 0);
-    for t in tasks {
+    for (name, t) in tasks {
         match t.await {
             Ok(r) => {
                 raw += r.report.lines_read;
@@ -497,7 +500,12 @@ async fn read_cluster(
                 warnings.extend(r.warnings);
                 reports.push(r.report);
             }
-            Err(e) => warnings.push(format!("a pod reader failed: {e}")),
+            // A reader that failed is a pod not read, never a pod that passed.
+            Err(e) => reports.push(PodReport {
+                name,
+                error: Some(format!("reading failed: {e}")),
+                ..PodReport::default()
+            }),
         }
     }
     (
@@ -647,7 +655,7 @@ impl PodReader {
             // kubelet may have rotated the older part away. The head of the current file tells.
             let began_late = stats
                 .first_line_time
-                .is_some_and(|t| t > start + chrono::Duration::seconds(1));
+                .is_none_or(|t| t > start + chrono::Duration::seconds(1));
             let ran_before = cov.running_since.is_some_and(|t| t < start);
             if !previous && began_late && ran_before {
                 let since = cov.running_since.unwrap_or(start);
@@ -706,6 +714,13 @@ impl PodReader {
             .await;
         if let Err(e) = outcome {
             return Some(format!("could not check for log rotation: {e}"));
+        }
+        if head.is_empty() {
+            // Falco prints a banner as it starts: an empty file means it was rotated just now.
+            return Some(format!(
+                "the current log file is empty although the container has run since {}: the kubelet rotated the window away, alerts in it cannot be read",
+                running_since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            ));
         }
         let first = falco::time::split_kubelet_prefix(&head).map(|(t, _)| t)?;
         let banner_slack = chrono::Duration::seconds(60);

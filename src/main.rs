@@ -38,6 +38,10 @@ fn main() -> ExitCode {
             .as_deref(),
     );
     let now = chrono::Utc::now();
+    if let Err(e) = args.validate(now) {
+        eprintln!("error: {e}");
+        return ExitCode::from(verdict::exit::USAGE as u8);
+    }
     let mut options = args.to_options(now, enabled);
     options.ignores = match args.ignores() {
         Ok(i) => i,

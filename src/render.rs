@@ -145,13 +145,13 @@ pub fn text(r: &CheckResult, style: Style) -> String {
             for a in blocking {
                 alert_line(&mut o, a, style);
             }
-            if r.alerts_omitted > 0 {
-                let _ = writeln!(
-                    o,
-                    "  ... {} more alert(s) counted but not listed (raise --max-alerts)",
-                    r.alerts_omitted
-                );
-            }
+        }
+        if r.alerts_omitted > 0 {
+            let _ = writeln!(
+                o,
+                "\n{} more alert(s) counted but not listed (raise --max-alerts)",
+                r.alerts_omitted
+            );
         }
         if r.outside_window_count > 0 {
             let _ = writeln!(
@@ -291,7 +291,7 @@ fn truncate(s: &str, n: usize) -> String {
 
 fn alert_line(o: &mut String, a: &Alert, style: Style) {
     let prio = paint(
-        &format!("{:<13}", a.priority.to_uppercase()),
+        &format!("{:<13}", neutralize(&a.priority.to_uppercase())),
         a.level,
         style.color,
     );

@@ -172,10 +172,24 @@ struct Kept {
 struct Ranked(Alert);
 
 impl Ranked {
-    fn key(&self) -> (u8, bool, Option<DateTime<Utc>>, Option<&str>, Option<&str>) {
+    #[allow(clippy::type_complexity)]
+    fn key(
+        &self,
+    ) -> (
+        bool,
+        bool,
+        u8,
+        bool,
+        Option<DateTime<Utc>>,
+        Option<&str>,
+        Option<&str>,
+    ) {
         let a = &self.0;
-        // Unknown priorities rank with the most severe: they block.
+        // Blocking alerts first, accepted noise last; unknown priorities rank with the most
+        // severe: they block.
         (
+            !a.blocking,
+            a.ignored,
             a.level.map_or(0, |p| p as u8),
             a.at.is_none(),
             a.at,

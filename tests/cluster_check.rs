@@ -519,6 +519,15 @@ fn usage_errors_exit_2_without_any_request() {
         vec![NS, "--kubeconfig", k, "--since-time", "yesterday"],
         vec![NS, "--kubeconfig", k, "--bogus"],
         vec![NS, "--kubeconfig", k, "-o", "xml"],
+        vec![
+            NS,
+            "--kubeconfig",
+            k,
+            "--since-time",
+            "2099-01-01T00:00:00Z",
+        ],
+        vec![NS, "--kubeconfig", k, "--since", "3000000000h"],
+        vec![NS, "--kubeconfig", k, "--for", "3000000000h"],
         vec!["--kubeconfig", k],
     ] {
         let r = run(&args, &[], None);
@@ -777,4 +786,88 @@ fn progress_shows_on_a_terminal_and_never_on_a_pipe() {
         "{screen}"
     );
     assert!(screen.contains("PASSED"), "{screen}");
+}
+
+#[test]
+fn a_falco_pod_started_after_the_window_start_is_incomplete() {
+    let t = "2024-01-15T10:45:00.000000000Z";
+    let started = ts("2024-01-15T10:40:00Z");
+    let mut pod = falco_pod(
+        "falco-new",
+        "node-0",
+        vec![(kubelet(t), alert(t, "Notice", "R", Some(NS)))],
+    );
+    pod.containers[0].state = ContainerState::Running {
+        started_at: started,
+    };
+    let e = env_with(FakeCluster::new(vec![pod]));
+    let r = e.check(&[]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let j = r.json();
+    assert_eq!(j["verdict"], "incomplete", "{j}");
+    assert!(
+        j["pods"][0]["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("after the window start"),
+        "{j}"
+    );
+    assert_eq!(j["alert_count"], 1, "what was read still counts");
+}
+
+#[test]
+fn an_empty_current_log_of_a_long_running_falco_means_rotated() {
+    let e = env_with(FakeCluster::new(vec![FakePod::falco(
+        "falco-a",
+        "node-0",
+        LogSource::empty(),
+    )]));
+    let r = e.check(&["--fail-closed"]);
+    assert_eq!(r.code, 3, "{r:?}");
+    assert!(
+        r.json()["pods"][0]["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("rotated"),
+        "{r:?}"
+    );
+}
+
+#[test]
+fn blocking_alerts_are_listed_first_when_the_list_is_bounded() {
+    let t = "2024-01-15T10:31:00.000000000Z";
+    let u = "2024-01-15T10:32:00.000000000Z";
+    let e = env_with(FakeCluster::new(vec![falco_pod(
+        "falco-a",
+        "node-0",
+        vec![
+            (kubelet(t), alert(t, "Emergency", "Noisy rule", Some(NS))),
+            (kubelet(u), alert(u, "Warning", "Real rule", Some(NS))),
+        ],
+    )]));
+    let r = e.check(&["--max-alerts", "1", "--ignore-rule", "Noisy*"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    let j = r.json();
+    assert_eq!(j["alerts"][0]["rule"], "Real rule", "{j}");
+    assert_eq!(j["alerts_omitted"], 1);
+    let text = run(
+        &[
+            NS,
+            "--since-time",
+            WINDOW,
+            "--kubeconfig",
+            &e.kubeconfig,
+            "--max-alerts",
+            "1",
+            "--ignore-rule",
+            "Noisy*",
+        ],
+        &[],
+        None,
+    );
+    assert!(
+        text.stdout
+            .contains("1 more alert(s) counted but not listed"),
+        "{text:?}"
+    );
 }
