@@ -1,7 +1,8 @@
 //! The Kubernetes side: kubeconfig, finding the Falco pods, and streaming their logs.
 //!
-//! Only three API calls are made, all in the Falco namespace: list pods, get pods/log, and (for
-//! `--nodes-of-namespace`) list pods in the target namespace. Errors are typed and carry what to do.
+//! Only these API calls are made: list pods and get pods/log in the Falco namespace, and, for
+//! `--nodes-of-namespace` only, list pods in the target namespace. Errors are typed and carry
+//! what to do.
 
 use std::error::Error as StdError;
 use std::path::PathBuf;
@@ -333,12 +334,17 @@ impl Cluster {
         };
         let mut reader = Box::pin(reader);
         let mut bytes = 0u64;
+        // After a stop, lines already on their way (written just before the window ended) are
+        // still read for a moment.
+        let mut drain_until: Option<Instant> = None;
         loop {
-            if stopped(&stop) {
-                return (bytes, Ok(()));
+            if drain_until.is_none() && stopped(&stop) {
+                drain_until = Some(Instant::now() + STOP_DRAIN);
+                stop = None;
             }
+            let until = drain_until.map_or(deadline, |d| d.min(deadline));
             let mut pinned = reader.as_mut();
-            let read = timeout_at(deadline, pinned.fill_buf());
+            let read = timeout_at(until, pinned.fill_buf());
             let next = match stop.as_mut() {
                 Some(rx) => tokio::select! {
                     r = read => Some(r),
@@ -348,6 +354,7 @@ impl Cluster {
             };
             let Some(next) = next else { continue };
             let n = match next {
+                Err(_) if drain_until.is_some() => return (bytes, Ok(())),
                 Err(_) => {
                     return (
                         bytes,
@@ -376,6 +383,9 @@ impl Cluster {
         }
     }
 }
+
+/// How long a followed stream is still read after a stop.
+const STOP_DRAIN: Duration = Duration::from_millis(500);
 
 /// One log request: which container instance, from when.
 #[derive(Debug, Clone, Default)]

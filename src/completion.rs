@@ -293,7 +293,16 @@ impl Completions {
     }
 
     fn push(&mut self, word: String, desc: impl Into<String>) {
-        let desc: String = desc.into();
+        // Words come from the cluster and the kubeconfig: one with a control character (escape,
+        // tab, newline) could drive the terminal or forge extra candidates. No such name is valid.
+        if word.is_empty()
+            || word.chars().any(|c| {
+                c.is_control() || crate::render::neutralize(&c.to_string()) != c.to_string()
+            })
+        {
+            return;
+        }
+        let desc: String = crate::render::neutralize(&desc.into());
         // One line per candidate: tabs and newlines would break the format.
         let desc = desc
             .split_whitespace()
@@ -636,6 +645,19 @@ mod tests {
         assert!(!c.words().contains(&"--context"));
         assert!(c.words().contains(&"--logs"));
         assert!(c.render().contains("--severity\tLowest priority"));
+    }
+
+    #[test]
+    fn candidates_with_control_characters_are_dropped() {
+        let mut c = Completions {
+            candidates: Vec::new(),
+            directive: 4,
+        };
+        c.push("evil\u{1b}]0;x\u{7}".to_string(), "");
+        c.push("a\nb".to_string(), "");
+        c.push("ok".to_string(), "desc\u{1b}[2J");
+        assert_eq!(c.words(), ["ok"]);
+        assert!(!c.render().contains('\u{1b}'));
     }
 
     #[test]

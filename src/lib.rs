@@ -306,7 +306,7 @@ struct PodRead {
     warnings: Vec<String>,
 }
 
-/// The Falco pods to read, or why there are none: (selector, reason, warnings).
+/// The Falco pods to read, found by [`discover`].
 pub(crate) struct Discovered {
     cluster: Cluster,
     selector: String,
@@ -315,6 +315,7 @@ pub(crate) struct Discovered {
     warnings: Vec<String>,
 }
 
+/// Why there are no Falco pods to read: (selector tried, reason, warnings so far).
 pub(crate) type NotFound = (String, String, Vec<String>);
 
 /// Connects and finds the Falco pods (selector fallback, `--nodes-of-namespace` scope).

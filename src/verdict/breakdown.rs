@@ -276,7 +276,7 @@ pub fn sparkline(counts: &[u64]) -> String {
             if c == 0 || max == 0 {
                 ' '
             } else {
-                BARS[((c * 7).div_ceil(max)) as usize].min('█')
+                BARS[((c * 7).div_ceil(max)) as usize]
             }
         })
         .collect()
