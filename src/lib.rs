@@ -152,18 +152,10 @@ pub async fn check_falco_alerts(opts: &CheckOptions) -> CheckResult {
         .clone()
         .unwrap_or_else(|| cluster::DEFAULT_SELECTOR.to_string());
     if !opts.enabled {
+        let why = "disabled: AEGIS_SECURITY__FALCO_ENABLED=false; unset it to run the Falco check";
         let findings = Findings {
-            scope: None,
-            tally: empty(),
-            pods: vec![],
-            raw_lines: 0,
-            parsed_records: 0,
-            skipped: Some(
-                "disabled: AEGIS_SECURITY__FALCO_ENABLED=false; unset it to run the Falco check"
-                    .to_string(),
-            ),
             disabled: true,
-            warnings: vec![],
+            ..Findings::skipped(empty(), why.to_string(), vec![])
         };
         return verdict::conclude(opts.echo(default_selector), findings);
     }
@@ -435,19 +427,7 @@ async fn read_cluster(
     let deadline = Instant::now() + opts.timeout;
     let empty = || Tally::new(filter.clone(), LogOrigin::default(), opts.max_alerts);
     let skipped = |selector: String, why: String, warnings: Vec<String>| {
-        (
-            selector,
-            Findings {
-                scope: None,
-                tally: empty(),
-                pods: vec![],
-                raw_lines: 0,
-                parsed_records: 0,
-                skipped: Some(why),
-                disabled: false,
-                warnings,
-            },
-        )
+        (selector, Findings::skipped(empty(), why, warnings))
     };
     let Discovered {
         cluster,

@@ -305,7 +305,8 @@ fn alert_line(o: &mut String, a: &Alert, style: Style) {
     }
     let _ = writeln!(
         o,
-        "  {}  {}  {}  [{}]",
+        "  {}{}  {}  {}  [{}]",
+        if a.ignored { "(ignored) " } else { "" },
         a.time.as_deref().unwrap_or("(no date)"),
         prio,
         neutralize(a.rule.as_deref().unwrap_or("-")),
@@ -462,9 +463,6 @@ impl<F: serde_json::ser::Formatter> serde_json::ser::Formatter for TerminalSafe<
 pub fn live_alert(a: &Alert, style: Style) -> String {
     let mut o = String::new();
     alert_line(&mut o, a, style);
-    if a.ignored {
-        o = o.replacen("  ", "  (ignored) ", 1);
-    }
     o
 }
 

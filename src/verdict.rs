@@ -269,17 +269,14 @@ impl AlertList {
         };
         let mut alerts: Vec<Alert> = heap.into_iter().map(|r| r.0).collect();
         // Deterministic whatever order the pods finished in.
-        alerts.sort_by(|a, b| {
-            let key = |x: &Alert| {
-                (
-                    x.at.is_none(),
-                    x.at,
-                    x.level.map_or(0, |p| p as u8),
-                    x.pod.clone(),
-                    x.output.clone(),
-                )
-            };
-            key(a).cmp(&key(b))
+        alerts.sort_by_cached_key(|x| {
+            (
+                x.at.is_none(),
+                x.at,
+                x.level.map_or(0, |p| p as u8),
+                x.pod.clone(),
+                x.output.clone(),
+            )
         });
         (alerts, omitted)
     }
@@ -537,6 +534,22 @@ pub struct CheckResult {
     pub namespaces: Vec<NamespaceStat>,
     #[serde(skip)]
     pub warnings: Vec<String>,
+}
+
+impl Findings {
+    /// Nothing could be read: `why` says what to do.
+    pub fn skipped(tally: Tally, why: String, warnings: Vec<String>) -> Self {
+        Findings {
+            tally,
+            pods: Vec::new(),
+            raw_lines: 0,
+            parsed_records: 0,
+            skipped: Some(why),
+            disabled: false,
+            scope: None,
+            warnings,
+        }
+    }
 }
 
 /// Everything the check learned, before it becomes a [`CheckResult`].

@@ -69,16 +69,8 @@ pub async fn watch_falco_alerts(
     } = match discover(&target, &opts, discover_deadline).await {
         Ok(d) => d,
         Err((selector, why, warnings)) => {
-            let findings = Findings {
-                tally: Tally::new(filter.clone(), LogOrigin::default(), opts.max_alerts),
-                pods: vec![],
-                raw_lines: 0,
-                parsed_records: 0,
-                skipped: Some(why),
-                disabled: false,
-                scope: None,
-                warnings,
-            };
+            let tally = Tally::new(filter.clone(), LogOrigin::default(), opts.max_alerts);
+            let findings = Findings::skipped(tally, why, warnings);
             return verdict::conclude(opts.echo(selector), findings);
         }
     };
@@ -224,6 +216,43 @@ impl Follow {
                 0,
             );
         };
+        // What the pod's status says about the window, as in a one-shot check: a restart inside
+        // it means the previous instance holds its first part; a waiting or late container, a gap.
+        let cov = cluster::coverage(&pod, &container, opts.window.start);
+        let mut gaps: Vec<String> = cov.gap.iter().cloned().collect();
+        let mut total = Tally::with_alerts(filter.clone(), origin.clone(), alerts_list.clone());
+        let mut parsed = 0;
+        if cov.read_previous {
+            report.previous_read = true;
+            let mut previous =
+                Tally::with_alerts(filter.clone(), origin.clone(), alerts_list.clone());
+            previous.observe(alerts.clone());
+            let mut decoder = Decoder::with_max_line(previous, opts.max_line);
+            let request = LogRequest {
+                previous: true,
+                container: container.clone(),
+                since: Some(opts.window.start),
+                ..LogRequest::default()
+            };
+            let deadline = Instant::now() + opts.timeout;
+            let (bytes, outcome) = cluster
+                .stream_log(
+                    &opts.falco_namespace,
+                    &name,
+                    &request,
+                    deadline,
+                    &mut |chunk| decoder.feed(chunk),
+                )
+                .await;
+            let (tally, stats) = decoder.finish();
+            report.bytes_read += bytes;
+            report.lines_read += stats.lines;
+            parsed += stats.parsed;
+            total.merge(tally);
+            if let Err(e) = outcome {
+                gaps.push(format!("previous instance: {e}"));
+            }
+        }
         let mut tally = Tally::with_alerts(filter, origin, alerts_list);
         tally.observe(alerts);
         let mut decoder = Decoder::with_max_line(tally, opts.max_line);
@@ -246,10 +275,12 @@ impl Follow {
             )
             .await;
         let (tally, stats) = decoder.finish();
-        report.bytes_read = bytes;
-        report.lines_read = stats.lines;
+        total.merge(tally);
+        report.bytes_read += bytes;
+        report.lines_read += stats.lines;
+        parsed += stats.parsed;
         let stopped = *stop.borrow();
-        report.error = match outcome {
+        let ended = match outcome {
             Err(e) => Some(e.to_string()),
             Ok(()) if !stopped => Some(
                 "the log stream ended before the window did (pod deleted or container stopped)"
@@ -257,13 +288,15 @@ impl Follow {
             ),
             Ok(()) => None,
         };
+        gaps.extend(ended.clone());
+        report.error = (!gaps.is_empty()).then(|| gaps.join("; "));
         // Stopping (window over, Ctrl-C) is not the pod's log ending.
-        if report.error.is_some() {
+        if let Some(error) = ended {
             let _ = events.send(WatchEvent::PodEnded {
                 pod: name,
-                error: report.error.clone(),
+                error: Some(error),
             });
         }
-        (tally, report, stats.parsed)
+        (total, report, parsed)
     }
 }

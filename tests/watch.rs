@@ -684,3 +684,35 @@ fn log_requests_that_never_answer_make_the_watch_incomplete_without_waiting() {
         );
     }
 }
+
+#[test]
+fn a_restart_inside_the_watched_window_reads_the_previous_instance_too() {
+    let t0 = Utc::now();
+    let since = (t0 - secs(20.0)).format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let restarted = t0 - secs(5.0);
+    let mut pod = falco_pod(
+        "falco-a",
+        "node-0",
+        vec![alert_at(t0 - secs(4.0), "Notice", "After the restart", NS)],
+    )
+    .with_falco_previous(
+        Terminated::new(falco_started_at(), restarted, 1),
+        LogSource::lines(vec![alert_at(
+            t0 - secs(10.0),
+            "Critical",
+            "Before the restart",
+            NS,
+        )]),
+    );
+    pod.containers[0].state = ContainerState::Running {
+        started_at: restarted,
+    };
+    let e = env_with(FakeCluster::new(vec![pod]));
+    let r = e.run(&["--for", "1s", "--since-time", &since, "-o", "json"], &[]);
+    assert_eq!(r.code, 1, "{r:?}");
+    let j = r.json();
+    assert_eq!(j["alert_count"], 2, "{r:?}");
+    assert_eq!(j["summary"]["critical"], 1);
+    assert_eq!(j["pods"][0]["previous_read"], true);
+    assert_eq!(j["incomplete"], false, "{r:?}");
+}
