@@ -323,8 +323,9 @@ fn failing_exec_credential_plugin_is_skipped_without_echoing_its_output() {
     let server = FakeApiServer::start(FakeCluster::new(three_pods("Critical")));
     let dir = tempfile::tempdir().expect("tempdir");
     let script = failing_exec_plugin(dir.path());
+    // Secrets in the plugin's arguments and environment must not be echoed either.
     let user = format!(
-        "exec:\n  apiVersion: client.authentication.k8s.io/v1\n  command: {}\n  interactiveMode: Never\n",
+        "exec:\n  apiVersion: client.authentication.k8s.io/v1\n  command: {}\n  args: [\"--token\", \"{EXEC_SECRET}\"]\n  env:\n  - name: API_KEY\n    value: {EXEC_SECRET}\n  interactiveMode: Never\n",
         script.display()
     );
     let kubeconfig = server
@@ -343,7 +344,10 @@ fn failing_exec_credential_plugin_is_skipped_without_echoing_its_output() {
         reason.contains("credentials could not be obtained"),
         "{reason}"
     );
-    assert!(reason.contains("exec command"), "{reason}");
+    assert!(
+        reason.contains("exec credential command exited"),
+        "{reason}"
+    );
     // The plugin's output never reached the server either.
     assert!(
         e.server.requests().iter().all(|r| r
@@ -776,4 +780,31 @@ fn a_normal_run_only_lists_falco_pods_and_reads_their_logs() {
         assert!(heads.len() <= 4, "{p}: {heads:?}");
         assert!(heads.iter().all(|r| r.param("limitBytes") == Some("4096")));
     }
+}
+
+#[test]
+fn hanging_exec_credential_plugin_is_bounded_by_the_timeout() {
+    use std::os::unix::fs::PermissionsExt;
+    let server = FakeApiServer::start(FakeCluster::new(three_pods("Critical")));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let script = dir.path().join("login.sh");
+    std::fs::write(&script, "#!/bin/sh\nsleep 30\n").expect("write script");
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let user = format!(
+        "exec:\n  apiVersion: client.authentication.k8s.io/v1\n  command: {}\n  interactiveMode: Never\n",
+        script.display()
+    );
+    let kubeconfig = server
+        .write_kubeconfig_with_user(dir.path(), &user)
+        .display()
+        .to_string();
+    let e = Env {
+        server,
+        dir,
+        kubeconfig,
+    };
+    // check() asserts each run ends within --timeout + 5 s.
+    let o = e.check("2s", &[]);
+    assert_eq!(o.verdict(), "skipped", "{:?}", o.open);
+    assert!(o.reason().contains("credential plugin"), "{}", o.reason());
 }
