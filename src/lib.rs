@@ -307,8 +307,14 @@ pub(crate) struct Discovered {
     warnings: Vec<String>,
 }
 
-/// Why there are no Falco pods to read: (selector tried, reason, warnings so far).
-pub(crate) type NotFound = (String, String, Vec<String>);
+/// Why there are no Falco pods to read.
+pub(crate) struct NotFound {
+    /// The selector tried last.
+    pub(crate) selector: String,
+    /// What went wrong and what to do.
+    pub(crate) why: String,
+    pub(crate) warnings: Vec<String>,
+}
 
 /// Connects and finds the Falco pods (selector fallback, `--nodes-of-namespace` scope).
 pub(crate) async fn discover(
@@ -324,17 +330,21 @@ pub(crate) async fn discover(
     let cluster =
         match tokio::time::timeout_at(deadline, Cluster::connect(target, connect_timeout)).await {
             Ok(Ok(c)) => c,
-            Ok(Err(e)) => return Err((first_selector, e.to_string(), vec![])),
+            Ok(Err(e)) => {
+                return Err(NotFound {
+                    selector: first_selector,
+                    why: e.to_string(),
+                    warnings: vec![],
+                })
+            }
             Err(_) => {
-                return Err((
-                    first_selector,
-                    ClusterError::Deadline {
-                        doing: "loading the kubeconfig and running its credential plugin, if any"
-                            .into(),
-                    }
-                    .to_string(),
-                    vec![],
-                ))
+                let doing =
+                    "loading the kubeconfig and running its credential plugin, if any".to_string();
+                return Err(NotFound {
+                    selector: first_selector,
+                    why: ClusterError::Deadline { doing }.to_string(),
+                    warnings: vec![],
+                });
             }
         };
     let mut warnings = Vec::new();
@@ -342,7 +352,13 @@ pub(crate) async fn discover(
     let mut selector = first_selector;
     let mut pods = match cluster.list_pods(ns, &selector, deadline).await {
         Ok(p) => p,
-        Err(e) => return Err((selector, e.to_string(), warnings)),
+        Err(e) => {
+            return Err(NotFound {
+                selector,
+                why: e.to_string(),
+                warnings,
+            })
+        }
     };
     if pods.is_empty() && opts.selector.is_none() {
         match cluster
@@ -360,7 +376,13 @@ pub(crate) async fn discover(
                 pods = p;
             }
             Ok(_) => {}
-            Err(e) => return Err((selector, e.to_string(), warnings)),
+            Err(e) => {
+                return Err(NotFound {
+                    selector,
+                    why: e.to_string(),
+                    warnings,
+                })
+            }
         }
     }
     if pods.is_empty() {
@@ -376,14 +398,24 @@ pub(crate) async fn discover(
         let why = format!(
             "no Falco pods: no pod in namespace {ns} matches {tried}. Is Falco installed? Check `kubectl get pods -n {ns} --show-labels`, then pass --falco-namespace / --selector"
         );
-        return Err((selector, why, warnings));
+        return Err(NotFound {
+            selector,
+            why,
+            warnings,
+        });
     }
     pods.sort_by_key(cluster::name_of);
     let mut scope = format!("all {} Falco pod(s)", pods.len());
     if opts.nodes_of_namespace {
         let workloads = match cluster.list_pods(&opts.namespace, "", deadline).await {
             Ok(p) => p,
-            Err(e) => return Err((selector, format!("--nodes-of-namespace: {e}"), warnings)),
+            Err(e) => {
+                return Err(NotFound {
+                    selector,
+                    why: format!("--nodes-of-namespace: {e}"),
+                    warnings,
+                })
+            }
         };
         let nodes: std::collections::BTreeSet<String> =
             workloads.iter().filter_map(cluster::node_of).collect();
@@ -406,7 +438,11 @@ pub(crate) async fn discover(
         ));
         if pods.is_empty() {
             let why = format!("--nodes-of-namespace: no Falco pod runs on a node of namespace {} (it has {} pod(s))", opts.namespace, workloads.len());
-            return Err((selector, why, warnings));
+            return Err(NotFound {
+                selector,
+                why,
+                warnings,
+            });
         }
     }
 
@@ -437,7 +473,11 @@ async fn read_cluster(
         mut warnings,
     } = match discover(target, opts, deadline).await {
         Ok(d) => d,
-        Err((selector, why, warnings)) => return skipped(selector, why, warnings),
+        Err(NotFound {
+            selector,
+            why,
+            warnings,
+        }) => return skipped(selector, why, warnings),
     };
     let ns = &opts.falco_namespace;
     if let Some(p) = &opts.progress {

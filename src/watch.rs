@@ -15,7 +15,7 @@ use tokio::time::Instant;
 use crate::cluster::{self, Cluster, LogRequest, Target};
 use crate::falco::Decoder;
 use crate::verdict::{self, Alert, CheckResult, Findings, LogOrigin, PodReport, Tally};
-use crate::{discover, pod_target, CheckOptions, Discovered};
+use crate::{discover, pod_target, CheckOptions, Discovered, NotFound};
 
 /// What happens while watching, for a live view.
 #[derive(Debug, Clone)]
@@ -68,7 +68,11 @@ pub async fn watch_falco_alerts(
         mut warnings,
     } = match discover(&target, &opts, discover_deadline).await {
         Ok(d) => d,
-        Err((selector, why, warnings)) => {
+        Err(NotFound {
+            selector,
+            why,
+            warnings,
+        }) => {
             let tally = Tally::new(filter.clone(), LogOrigin::default(), opts.max_alerts);
             let findings = Findings::skipped(tally, why, warnings);
             return verdict::conclude(opts.echo(selector), findings);
