@@ -124,7 +124,7 @@ impl CheckOptions {
     pub(crate) fn echo(&self, selector_used: String) -> Echo {
         Echo {
             namespace: if self.all_namespaces {
-                "*".to_string()
+                verdict::ALL_NAMESPACES.to_string()
             } else {
                 self.namespace.clone()
             },
@@ -136,8 +136,8 @@ impl CheckOptions {
             threshold: self.threshold,
             fail_closed: self.fail_closed,
             input: match self.input {
-                Input::Cluster(_) => "cluster",
-                Input::Files(_) => "logs",
+                Input::Cluster(_) => verdict::InputKind::Cluster,
+                Input::Files(_) => verdict::InputKind::Logs,
             },
         }
     }

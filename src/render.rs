@@ -77,7 +77,7 @@ fn verdict_word(v: Verdict, color: bool) -> String {
 pub fn text(r: &CheckResult, style: Style) -> String {
     let mut o = String::new();
     let read = r.pods.iter().filter(|p| p.error.is_none()).count();
-    let sources = if r.input == "logs" {
+    let sources = if r.input == crate::verdict::InputKind::Logs {
         format!("{read}/{} log file(s) read", r.pods.len())
     } else {
         format!(
@@ -90,7 +90,7 @@ pub fn text(r: &CheckResult, style: Style) -> String {
     let _ = writeln!(
         o,
         "Falco alerts for {} since {} ({} min), threshold {}, {sources}",
-        if r.namespace_filter == "*" {
+        if r.all_namespaces {
             "all namespaces".to_string()
         } else {
             format!("namespace {}", neutralize(&r.namespace_filter))
@@ -101,7 +101,7 @@ pub fn text(r: &CheckResult, style: Style) -> String {
     );
     if r.verdict != Verdict::Skipped {
         o.push('\n');
-        if !r.namespaces.is_empty() || r.namespace_filter == "*" {
+        if r.all_namespaces {
             namespaces_table(&mut o, r, style);
         }
         let _ = writeln!(o, "  {:<15}{:>8}", "PRIORITY", "COUNT");
@@ -528,7 +528,7 @@ mod tests {
                 since_minutes: 1,
                 threshold: Priority::Warning,
                 fail_closed: false,
-                input: "logs",
+                input: crate::verdict::InputKind::Logs,
                 group_by: None,
             },
             crate::verdict::Findings {

@@ -519,8 +519,10 @@ pub struct CheckResult {
     pub parsed_records: u64,
     /// Alerts for the namespace that fell outside the window (ignored).
     pub outside_window_count: u64,
-    /// `"cluster"` or `"logs"`.
-    pub input: &'static str,
+    /// Where the output was read from.
+    pub input: InputKind,
+    /// `-A`: every namespace (`namespace_filter` is `"*"`).
+    pub all_namespaces: bool,
     /// Which Falco pods were read (all of them unless `--nodes-of-namespace`).
     pub scope: Option<String>,
     /// Alerts accepted as noise (`--ignore-rule`, `--ignore-file`): counted, never blocking.
@@ -578,10 +580,20 @@ pub struct Echo {
     pub since_minutes: u64,
     pub threshold: Priority,
     pub fail_closed: bool,
-    /// `"cluster"` or `"logs"` (files given with `--logs`).
-    pub input: &'static str,
+    pub input: InputKind,
     pub group_by: Option<GroupBy>,
 }
+
+/// Where Falco's output was read from: `"cluster"` or `"logs"` (files given with `--logs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InputKind {
+    Cluster,
+    Logs,
+}
+
+/// `namespace_filter` of `-A`.
+pub const ALL_NAMESPACES: &str = "*";
 
 /// Works out the verdict, the reason and the exit code.
 pub fn conclude(echo: Echo, f: Findings) -> CheckResult {
@@ -615,7 +627,7 @@ pub fn conclude(echo: Echo, f: Findings) -> CheckResult {
     }
 
     let (verdict, reason) = if blocking > 0 {
-        let whose = if ns == "*" {
+        let whose = if ns == ALL_NAMESPACES {
             "across all namespaces".to_string()
         } else {
             format!("for namespace {ns}")
@@ -691,6 +703,7 @@ pub fn conclude(echo: Echo, f: Findings) -> CheckResult {
         parsed_records,
         outside_window_count: outside,
         input: echo.input,
+        all_namespaces: echo.namespace == ALL_NAMESPACES,
         scope,
         ignored_count: ignored,
         group_by: echo.group_by,
