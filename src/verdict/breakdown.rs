@@ -8,6 +8,14 @@ use serde::Serialize;
 use super::Summary;
 use crate::falco::Priority;
 
+/// Combines two optional values with `pick` (min or max), or keeps the one that is there.
+fn both<T>(a: Option<T>, b: Option<T>, pick: fn(T, T) -> T) -> Option<T> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(pick(a, b)),
+        (a, b) => a.or(b),
+    }
+}
+
 /// `--group-by` keys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -60,11 +68,11 @@ impl GroupStat {
         self.blocking += u64::from(blocking);
         self.ignored += u64::from(ignored);
         if let Some(p) = p {
-            self.worst = Some(self.worst.map_or(p, |w| w.min(p)));
+            self.worst = both(self.worst, Some(p), Ord::min);
         }
         if let Some(t) = at {
-            self.first = Some(self.first.map_or(t, |f| f.min(t)));
-            self.last = Some(self.last.map_or(t, |l| l.max(t)));
+            self.first = both(self.first, Some(t), Ord::min);
+            self.last = both(self.last, Some(t), Ord::max);
         }
     }
 
@@ -72,18 +80,9 @@ impl GroupStat {
         self.count += o.count;
         self.blocking += o.blocking;
         self.ignored += o.ignored;
-        self.worst = match (self.worst, o.worst) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        self.first = match (self.first, o.first) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        self.last = match (self.last, o.last) {
-            (Some(a), Some(b)) => Some(a.max(b)),
-            (a, b) => a.or(b),
-        };
+        self.worst = both(self.worst, o.worst, Ord::min);
+        self.first = both(self.first, o.first, Ord::min);
+        self.last = both(self.last, o.last, Ord::max);
     }
 
     fn finish(mut self, key: String) -> GroupStat {
@@ -227,7 +226,7 @@ impl Namespaces {
         s.ignored_count += u64::from(ignored);
         s.summary.add(p);
         if let Some(p) = p {
-            s.worst = Some(s.worst.map_or(p, |w| w.min(p)));
+            s.worst = both(s.worst, Some(p), Ord::min);
         }
     }
 
@@ -238,10 +237,7 @@ impl Namespaces {
             s.blocking_count += v.blocking_count;
             s.ignored_count += v.ignored_count;
             s.summary.merge(&v.summary);
-            s.worst = match (s.worst, v.worst) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
+            s.worst = both(s.worst, v.worst, Ord::min);
         }
     }
 
