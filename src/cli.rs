@@ -56,7 +56,13 @@ pub enum ColorChoice {
 /// whose namespace is exactly NAMESPACE, and exits 0 (passed, or could not verify without
 /// --fail-closed), 1 (blocked), 2 (usage error) or 3 (could not verify, with --fail-closed).
 #[derive(Debug, Clone, Parser)]
-#[command(version = concat!(env!("CARGO_PKG_VERSION"), " (", env!("FALCO_VERIFY_GIT_COMMIT"), ")"), about, long_about, max_term_width = 100)]
+#[command(
+    version = concat!(env!("CARGO_PKG_VERSION"), " (", env!("FALCO_VERIFY_GIT_COMMIT"), ")"),
+    about,
+    long_about,
+    max_term_width = 100,
+    after_help = "Also: `completion bash|zsh|fish|powershell` prints a completion script, `man` a man page."
+)]
 pub struct Cli {
     /// Namespace whose workloads' alerts count (exact match, a DNS-1123 label).
     #[arg(value_name = "NAMESPACE", value_parser = parse_namespace, required_unless_present = "all_namespaces")]
@@ -75,7 +81,7 @@ pub struct Cli {
     pub since_time: Option<DateTime<Utc>>,
 
     /// Lowest priority that blocks (case-insensitive): emergency alert critical error warning notice informational|info debug.
-    #[arg(short, long, value_name = "LEVEL", default_value = "warning", env = "AEGIS_SECURITY__FALCO_SEVERITY", value_parser = parse_priority, hide_env_values = true)]
+    #[arg(short, long, value_name = "LEVEL", default_value = "warning", env = "AEGIS_SECURITY__FALCO_SEVERITY", value_parser = priority_parser(), ignore_case = true, hide_env_values = true)]
     pub severity: Priority,
 
     /// Namespace where Falco runs.
@@ -260,8 +266,16 @@ fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
         .map_err(|e| format!("invalid RFC3339 time {s:?} ({e}): use e.g. 2024-01-15T10:30:00Z"))
 }
 
-fn parse_priority(s: &str) -> Result<Priority, String> {
-    s.parse::<Priority>().map_err(|e| e.to_string())
+/// The level names Falco accepts, as possible values (so completion can offer them).
+fn priority_parser() -> impl clap::builder::TypedValueParser<Value = Priority> {
+    let names = Priority::ALL.iter().map(|p| p.as_lower()).chain(["info"]);
+    clap::builder::TypedValueParser::map(
+        clap::builder::PossibleValuesParser::new(names),
+        |s: String| {
+            // Every possible value parses; Warning is never reached.
+            Priority::parse(&s).unwrap_or(Priority::Warning)
+        },
+    )
 }
 
 fn parse_line_limit(s: &str) -> Result<usize, String> {

@@ -132,7 +132,10 @@ impl CheckOptions {
             falco_namespace: self.falco_namespace.clone(),
             label_selector: selector_used,
             window: self.window,
-            since_minutes: verdict::minutes_since(self.window.start, self.now),
+            since_minutes: verdict::minutes_since(
+                self.window.start,
+                self.window.end.unwrap_or(self.now),
+            ),
             threshold: self.threshold,
             fail_closed: self.fail_closed,
             input: match self.input {

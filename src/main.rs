@@ -38,6 +38,16 @@ fn main() -> ExitCode {
             .as_deref(),
     );
     let now = chrono::Utc::now();
+    // An input file that cannot be opened is a usage error, not a gate that passes unread.
+    for path in args.logs.iter().filter(|p| p.as_os_str() != "-") {
+        if let Err(e) = std::fs::File::open(path) {
+            eprintln!(
+                "error: cannot read --logs {}: {e}",
+                render::neutralize(&path.display().to_string())
+            );
+            return ExitCode::from(verdict::exit::USAGE as u8);
+        }
+    }
     if let Err(e) = args.validate(now) {
         eprintln!("error: {e}");
         return ExitCode::from(verdict::exit::USAGE as u8);

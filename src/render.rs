@@ -158,7 +158,7 @@ pub fn text(r: &CheckResult, style: Style) -> String {
                 o,
                 "\n{} alert(s) for {} fall before the window start and were not counted (see --since / --since-time)",
                 r.outside_window_count,
-                neutralize(&r.namespace_filter)
+                if r.all_namespaces { "any namespace".to_string() } else { neutralize(&r.namespace_filter) }
             );
         }
         if style.wide || r.pods.iter().any(|p| p.error.is_some()) {
@@ -183,10 +183,19 @@ pub fn text(r: &CheckResult, style: Style) -> String {
     let word = verdict_word(r.verdict, style.color);
     let line = match r.verdict {
         Verdict::Passed => format!(
-            "{word}: no Falco alert at or above {} for namespace {} ({} below the threshold)",
+            "{word}: no Falco alert at or above {} {} ({} below the threshold{})",
             r.severity_threshold,
-            neutralize(&r.namespace_filter),
-            r.alert_count - r.blocking_count
+            if r.all_namespaces {
+                "in any namespace".to_string()
+            } else {
+                format!("for namespace {}", neutralize(&r.namespace_filter))
+            },
+            r.alert_count - r.blocking_count - r.ignored_count,
+            if r.ignored_count > 0 {
+                format!(", {} ignored", r.ignored_count)
+            } else {
+                String::new()
+            }
         ),
         _ => format!("{word}: {}", neutralize(r.reason.as_deref().unwrap_or(""))),
     };
@@ -324,29 +333,13 @@ fn alert_line(o: &mut String, a: &Alert, style: Style) {
 /// Warnings for stderr, one per line, neutralized.
 pub fn warnings(r: &CheckResult, color: bool) -> String {
     let mut o = String::new();
-    let mut all: Vec<String> = r.warnings.clone();
-    match r.verdict {
-        Verdict::Skipped | Verdict::Incomplete => {
-            let what = if r.fail_closed {
-                "failing closed (exit 3)"
-            } else {
-                "failing open: the gate passes without a verdict"
-            };
-            all.push(format!(
-                "Falco check could NOT verify namespace {}, {what}: {}",
-                r.namespace_filter,
-                r.reason.as_deref().unwrap_or("")
-            ));
-        }
-        Verdict::Passed | Verdict::Blocked => {}
-    }
-    for w in all {
+    for w in &r.warnings {
         let label = if color {
             "warning:".yellow().bold().to_string()
         } else {
             "warning:".to_string()
         };
-        let _ = writeln!(o, "{label} {}", neutralize(&w));
+        let _ = writeln!(o, "{label} {}", neutralize(w));
     }
     o
 }

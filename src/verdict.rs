@@ -650,9 +650,10 @@ pub fn conclude(echo: Echo, f: Findings) -> CheckResult {
         (
             Verdict::Incomplete,
             Some(format!(
-                "could not read the whole window from {} of {} Falco pod(s); no blocking alert in what was read. {}",
+                "could not read the whole window from {} of {} {}; no blocking alert in what was read. {}",
                 failed_pods.len(),
                 pods.len(),
+                if echo.input == InputKind::Logs { "log file(s)" } else { "Falco pod(s)" },
                 details.join("; ")
             )),
         )
@@ -667,6 +668,30 @@ pub fn conclude(echo: Echo, f: Findings) -> CheckResult {
         Verdict::Skipped | Verdict::Incomplete if echo.fail_closed => exit::NOT_VERIFIED,
         Verdict::Skipped | Verdict::Incomplete => exit::PASSED,
     };
+    // The loud part of fail-open: said on stderr and kept in the result's `stderr`.
+    match verdict {
+        Verdict::Skipped if disabled => warnings.push(format!(
+            "Falco check disabled, nothing was checked: {}",
+            reason.as_deref().unwrap_or("")
+        )),
+        Verdict::Skipped | Verdict::Incomplete => {
+            let what = if exit_code == exit::NOT_VERIFIED {
+                "failing closed (exit 3)"
+            } else {
+                "failing open: the gate passes without a verdict"
+            };
+            let whom = if ns == ALL_NAMESPACES {
+                "all namespaces".to_string()
+            } else {
+                format!("namespace {ns}")
+            };
+            warnings.push(format!(
+                "Falco check could NOT verify {whom}, {what}: {}",
+                reason.as_deref().unwrap_or("")
+            ));
+        }
+        Verdict::Passed | Verdict::Blocked => {}
+    }
     let outside = tally.outside_window;
     let ignored = tally.ignored;
     let timeline = tally.timeline.minutes();

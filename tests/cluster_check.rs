@@ -442,6 +442,13 @@ fn unreachable_context_is_skipped_quickly() {
         "{j}"
     );
     assert!(r.elapsed < std::time::Duration::from_secs(12));
+    assert!(
+        j["stderr"]
+            .as_str()
+            .unwrap_or("")
+            .contains("could NOT verify"),
+        "the notice is in the result too: {j}"
+    );
     assert_eq!(
         e.check(&["--context", "unreachable", "--fail-closed"]).code,
         3
@@ -472,6 +479,10 @@ fn disabled_by_env_makes_no_request_even_fail_closed() {
         "{j}"
     );
     assert!(e.server.requests().is_empty(), "{:?}", e.server.requests());
+    assert!(
+        r.stderr.contains("disabled, nothing was checked") && !r.stderr.contains("exit 3"),
+        "{r:?}"
+    );
 }
 
 #[test]
@@ -528,6 +539,7 @@ fn usage_errors_exit_2_without_any_request() {
         ],
         vec![NS, "--kubeconfig", k, "--since", "3000000000h"],
         vec![NS, "--kubeconfig", k, "--for", "3000000000h"],
+        vec![NS, "--logs", "/nonexistent/falco.log"],
         vec!["--kubeconfig", k],
     ] {
         let r = run(&args, &[], None);
