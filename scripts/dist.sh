@@ -27,7 +27,7 @@ PLACEHOLDER=0000000000000000000000000000000000000000000000000000000000000000
 
 die() { echo "dist.sh: $*" >&2; exit 1; }
 
-usage() { sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 
 # The version of the [package] in Cargo.toml.
 version() {
