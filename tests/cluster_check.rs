@@ -72,17 +72,7 @@ fn clean_pass_reads_every_pod_with_a_container_and_since_time() {
     assert_eq!(j["raw_lines_count"], 2);
     assert_eq!(j["pods"].as_array().map(Vec::len), Some(2));
     assert_eq!(j["pods"][0]["container"], "falco");
-    for key in [
-        "emergency",
-        "alert",
-        "critical",
-        "error",
-        "warning",
-        "notice",
-        "informational",
-        "debug",
-        "other",
-    ] {
+    for key in LEVELS.iter().chain(&["other"]) {
         assert_eq!(j["summary"][key], 0, "{key}");
     }
     for pod in ["falco-a", "falco-b"] {
@@ -704,17 +694,7 @@ fn logs_files_and_stdin_work_offline() {
             None,
         );
         let j = r.json();
-        let keys = [
-            "emergency",
-            "alert",
-            "critical",
-            "error",
-            "warning",
-            "notice",
-            "informational",
-            "debug",
-        ];
-        for (k, n) in keys.iter().zip(counts) {
+        for (k, n) in LEVELS.iter().zip(counts) {
             assert_eq!(j["summary"][k], n, "{file} {k}");
         }
         assert_eq!(r.code, 1);

@@ -10,6 +10,17 @@ use serde_json::Value;
 pub const BIN: &str = env!("CARGO_BIN_EXE_kubectl-falco_verify");
 pub const NS: &str = "shadow-abc123";
 pub const WINDOW: &str = "2024-01-15T10:30:00Z";
+/// The `summary` keys of the eight Falco priorities, most severe first (the JSON contract).
+pub const LEVELS: [&str; 8] = [
+    "emergency",
+    "alert",
+    "critical",
+    "error",
+    "warning",
+    "notice",
+    "informational",
+    "debug",
+];
 
 /// What one run of the binary produced.
 pub struct Run {
