@@ -16,6 +16,8 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
 use tokio::time::{sleep, timeout_at, Instant};
 
+use crate::verdict::{Gap, GapKind};
+
 /// The default Falco pod selector (old `stable/falco` chart, and the seed).
 pub const DEFAULT_SELECTOR: &str = "app=falco";
 /// The label of the current `falcosecurity/falco` Helm chart.
@@ -268,34 +270,14 @@ impl Cluster {
         Ok(list.items)
     }
 
-    /// Streams one container's log through `on_chunk` until it ends, the stream breaks or the
-    /// deadline passes. Returns the bytes read; an error says why the log is not complete.
-    pub async fn stream_log(
+    /// Opens one container's log, retrying transient errors until `deadline`.
+    pub async fn open_log(
         &self,
         namespace: &str,
         pod: &str,
         request: &LogRequest,
         deadline: Instant,
-        on_chunk: &mut (dyn FnMut(&[u8]) + Send),
-    ) -> (u64, Result<(), ClusterError>) {
-        self.stream_log_until(namespace, pod, request, deadline, None, on_chunk)
-            .await
-    }
-
-    /// [`Cluster::stream_log`] that also ends, without error, when `stop` turns true (watch mode).
-    pub async fn stream_log_until(
-        &self,
-        namespace: &str,
-        pod: &str,
-        request: &LogRequest,
-        deadline: Instant,
-        stop: Option<tokio::sync::watch::Receiver<bool>>,
-        on_chunk: &mut (dyn FnMut(&[u8]) + Send),
-    ) -> (u64, Result<(), ClusterError>) {
-        let mut stop = stop;
-        let stopped = |s: &Option<tokio::sync::watch::Receiver<bool>>| {
-            s.as_ref().is_some_and(|r| *r.borrow())
-        };
+    ) -> Result<LogStream, ClusterError> {
         let api: Api<Pod> = Api::namespaced(self.client.clone(), namespace);
         let lp = LogParams {
             container: Some(request.container.clone()),
@@ -307,85 +289,74 @@ impl Cluster {
             ..LogParams::default()
         };
         let what = Some(("get", "pods/log", namespace));
-        let opening = retry(deadline, "opening a log stream", || async {
+        let reader = retry(deadline, "opening a log stream", || async {
             api.log_stream(pod, &lp)
                 .await
                 .map_err(|e| classify(e, &self.server, what))
-        });
-        // A request that never answers must not hold up a stop (watch mode).
-        let opened = match stop.clone() {
-            Some(mut rx) => tokio::select! {
-                r = opening => Some(r),
-                _ = rx.wait_for(|v| *v) => None,
-            },
-            None => Some(opening.await),
-        };
-        let reader = match opened {
-            None => {
-                return (
-                    0,
-                    Err(ClusterError::NoAnswer {
-                        pod: pod.to_string(),
-                    }),
-                );
-            }
-            Some(Ok(r)) => r,
-            Some(Err(e)) => return (0, Err(e)),
-        };
-        let mut reader = Box::pin(reader);
-        let mut bytes = 0u64;
-        // After a stop, lines already on their way (written just before the window ended) are
-        // still read for a moment.
-        let mut drain_until: Option<Instant> = None;
-        loop {
-            if drain_until.is_none() && stopped(&stop) {
-                drain_until = Some(Instant::now() + STOP_DRAIN);
-                stop = None;
-            }
-            let until = drain_until.map_or(deadline, |d| d.min(deadline));
-            let mut pinned = reader.as_mut();
-            let read = timeout_at(until, pinned.fill_buf());
-            let next = match stop.as_mut() {
-                Some(rx) => tokio::select! {
-                    r = read => Some(r),
-                    _ = rx.changed() => None,
-                },
-                None => Some(read.await),
-            };
-            let Some(next) = next else { continue };
-            let n = match next {
-                Err(_) if drain_until.is_some() => return (bytes, Ok(())),
-                Err(_) => {
-                    return (
-                        bytes,
-                        Err(ClusterError::Deadline {
-                            doing: format!("reading the log of {pod} ({bytes} bytes read)"),
-                        }),
-                    )
-                }
-                Ok(Err(e)) => {
-                    return (
-                        bytes,
-                        Err(ClusterError::Stream {
-                            bytes,
-                            detail: e.to_string(),
-                        }),
-                    )
-                }
-                Ok(Ok([])) => return (bytes, Ok(())),
-                Ok(Ok(buf)) => {
-                    on_chunk(buf);
-                    buf.len()
-                }
-            };
-            bytes += n as u64;
-            AsyncBufRead::consume(reader.as_mut(), n);
-        }
+        })
+        .await?;
+        Ok(LogStream {
+            reader: Box::pin(reader),
+            pod: pod.to_string(),
+            bytes: 0,
+        })
     }
 }
 
-/// How long a followed stream is still read after a stop.
-const STOP_DRAIN: Duration = Duration::from_millis(500);
+/// An open log stream, read chunk by chunk: the caller decides when to stop.
+pub struct LogStream {
+    reader: std::pin::Pin<Box<dyn AsyncBufRead + Send>>,
+    pod: String,
+    bytes: u64,
+}
+
+impl LogStream {
+    /// The next bytes of the log, `None` at its end; an error when the deadline passes or the
+    /// stream breaks. Call [`LogStream::consume`] with the length before the next call.
+    pub async fn next_chunk(&mut self, deadline: Instant) -> Result<Option<&[u8]>, ClusterError> {
+        let bytes = self.bytes;
+        let pod = &self.pod;
+        match timeout_at(deadline, self.reader.fill_buf()).await {
+            Err(_) => Err(ClusterError::Deadline {
+                doing: format!("reading the log of {pod} ({bytes} bytes read)"),
+            }),
+            Ok(Err(e)) => Err(ClusterError::Stream {
+                bytes,
+                detail: e.to_string(),
+            }),
+            Ok(Ok([])) => Ok(None),
+            Ok(Ok(buf)) => Ok(Some(buf)),
+        }
+    }
+
+    pub fn consume(&mut self, n: usize) {
+        self.bytes += n as u64;
+        AsyncBufRead::consume(self.reader.as_mut(), n);
+    }
+
+    /// Bytes consumed so far.
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+}
+
+impl ClusterError {
+    /// The coverage gap this error leaves in a log that was to be read.
+    pub fn gap(&self, which: &str) -> Gap {
+        let kind = match self {
+            ClusterError::Deadline { .. } => GapKind::Deadline,
+            ClusterError::Stream { .. } => GapKind::StreamBroken,
+            _ => GapKind::Unreadable,
+        };
+        let status = match self {
+            ClusterError::Api { code, .. } => format!("HTTP {code}: "),
+            ClusterError::Forbidden { .. } => "HTTP 403: ".to_string(),
+            ClusterError::Unauthorized { .. } => "HTTP 401: ".to_string(),
+            _ => String::new(),
+        };
+        Gap::new(kind, format!("{which}: {status}{self}"))
+    }
+}
 
 /// One log request: which container instance, from when.
 #[derive(Debug, Clone, Default)]
@@ -478,12 +449,14 @@ pub fn choose_container(pod: &Pod, wanted: Option<&str>) -> Result<String, Strin
 /// How a Falco container's life overlaps the window, from its status.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Coverage {
+    /// The pod has a node: there is something to read.
+    pub scheduled: bool,
     /// Also read `previous=true`: the container restarted inside the window.
     pub read_previous: bool,
     /// When the current instance started running (to tell a rotated log from a quiet one).
     pub running_since: Option<DateTime<Utc>>,
-    /// Why part of the window cannot be covered, known before reading.
-    pub gap: Option<String>,
+    /// What part of the window is known to be lost before reading.
+    pub gaps: Vec<Gap>,
 }
 
 fn time_of(t: &k8s_openapi::apimachinery::pkg::apis::meta::v1::Time) -> DateTime<Utc> {
@@ -491,32 +464,78 @@ fn time_of(t: &k8s_openapi::apimachinery::pkg::apis::meta::v1::Time) -> DateTime
         .unwrap_or_default()
 }
 
+fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
 /// Works out which container instances hold the window, and what is lost for sure.
 pub fn coverage(pod: &Pod, container: &str, window_start: DateTime<Utc>) -> Coverage {
+    let phase = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.phase.clone())
+        .unwrap_or_else(|| "Unknown".to_string());
+    if node_of(pod).is_none() {
+        // A DaemonSet pod that could not be scheduled: its node has no Falco at all.
+        let why = pod
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .and_then(|c| c.iter().find(|c| c.type_ == "PodScheduled" && c.status != "True"))
+            .and_then(|c| c.message.clone().or(c.reason.clone()))
+            .map(|m| format!(" ({m})"))
+            .unwrap_or_default();
+        return Coverage {
+            gaps: vec![Gap::new(
+                GapKind::NotScheduled,
+                format!("pod is {phase} and not scheduled on any node{why}: a node is not watched by Falco; check `kubectl describe pod` and the DaemonSet's tolerations and resources"),
+            )],
+            ..Coverage::default()
+        };
+    }
+    let mut cov = Coverage {
+        scheduled: true,
+        ..Coverage::default()
+    };
     let status: Option<&ContainerStatus> = pod
         .status
         .as_ref()
         .and_then(|s| s.container_statuses.as_ref())
         .and_then(|cs| cs.iter().find(|c| c.name == container));
     let Some(cs) = status else {
-        return Coverage::default();
+        cov.gaps.push(Gap::new(
+            GapKind::NotRunning,
+            format!("pod is {phase} and reports no status for container {container}: Falco is not known to be running there; check `kubectl describe pod`"),
+        ));
+        return cov;
     };
     let state = cs.state.as_ref();
-    let running_since = state
+    cov.running_since = state
         .and_then(|s| s.running.as_ref())
         .and_then(|r| r.started_at.as_ref())
         .map(time_of);
     let waiting = state.and_then(|s| s.waiting.as_ref());
+    let terminated_now = state.and_then(|s| s.terminated.as_ref());
     let last = cs.last_state.as_ref().and_then(|s| s.terminated.as_ref());
-    let mut cov = Coverage {
-        running_since,
-        ..Coverage::default()
-    };
     if let Some(w) = waiting {
         let reason = w.reason.clone().unwrap_or_else(|| "waiting".to_string());
-        cov.gap = Some(format!(
-            "container {container} is not running ({reason}, {} restarts): Falco on this node is not watching now",
-            cs.restart_count
+        cov.gaps.push(Gap::new(
+            GapKind::NotRunning,
+            format!(
+                "container {container} is not running ({reason}, {} restarts): Falco on this node is not watching now",
+                cs.restart_count
+            ),
+        ));
+    } else if let Some(t) = terminated_now {
+        let reason = t.reason.clone().unwrap_or_else(|| "terminated".to_string());
+        cov.gaps.push(Gap::new(
+            GapKind::NotRunning,
+            format!("container {container} has terminated ({reason}, exit code {}): Falco on this node is not watching now", t.exit_code),
+        ));
+    } else if cov.running_since.is_none() {
+        cov.gaps.push(Gap::new(
+            GapKind::NotRunning,
+            format!("container {container} reports no state: Falco is not known to be running there"),
         ));
     }
     if let Some(t) = last {
@@ -524,13 +543,16 @@ pub fn coverage(pod: &Pod, container: &str, window_start: DateTime<Utc>) -> Cove
         let started = t.started_at.as_ref().map(time_of);
         // Restarted inside the window: the previous instance holds its first part. When waiting,
         // the kubelet already serves that instance as the current log.
-        if finished.is_none_or(|f| f >= window_start) && running_since.is_some() {
+        if finished.is_none_or(|f| f >= window_start) && cov.running_since.is_some() {
             cov.read_previous = true;
         }
-        if cs.restart_count >= 2 && started.is_some_and(|s| s > window_start) && cov.gap.is_none() {
-            cov.gap = Some(format!(
-                "container {container} restarted {} times, the last two inside the window: only the current and previous instances' logs are served, earlier ones are gone",
-                cs.restart_count
+        if cs.restart_count >= 2 && started.is_some_and(|s| s > window_start) {
+            cov.gaps.push(Gap::new(
+                GapKind::InstancesLost,
+                format!(
+                    "container {container} restarted {} times, the last two inside the window: only the current and previous instances' logs are served, earlier ones are gone",
+                    cs.restart_count
+                ),
             ));
         }
     }
@@ -538,13 +560,16 @@ pub fn coverage(pod: &Pod, container: &str, window_start: DateTime<Utc>) -> Cove
     // this pod did not watch the first part (a pod that replaced another: its log is gone).
     let earliest = match (cov.read_previous, last) {
         (true, Some(t)) => t.started_at.as_ref().map(time_of),
-        _ => running_since,
+        _ => cov.running_since,
     };
     if let Some(e) = earliest.filter(|e| *e > window_start + chrono::Duration::seconds(60)) {
-        if cov.gap.is_none() {
-            cov.gap = Some(format!(
-                "container {container} started at {}, after the window start: what happened on this node before that was not watched by this pod (a replaced pod's log is not served)",
-                e.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        if !cov.gaps.iter().any(|g| g.kind == GapKind::InstancesLost) {
+            cov.gaps.push(Gap::new(
+                GapKind::StartedLate,
+                format!(
+                    "container {container} started at {}, after the window start: what happened on this node before that was not watched by this pod (a replaced pod's log is not served)",
+                    rfc3339(e)
+                ),
             ));
         }
     }
@@ -603,25 +628,40 @@ mod tests {
             .expect("t")
             .with_timezone(&Utc);
         let p = pod(
-            json!({"metadata":{"name":"f"},"spec":{"containers":[{"name":"falco"}]},"status":{"containerStatuses":[{
+            json!({"metadata":{"name":"f"},"spec":{"nodeName":"n","containers":[{"name":"falco"}]},"status":{"containerStatuses":[{
             "name":"falco","ready":true,"restartCount":1,"image":"i","imageID":"","started":true,
             "state":{"running":{"startedAt":"2024-01-15T10:40:00Z"}},
             "lastState":{"terminated":{"exitCode":1,"startedAt":"2024-01-15T09:00:00Z","finishedAt":"2024-01-15T10:39:00Z"}}}]}}),
         );
         let c = coverage(&p, "falco", start);
         assert!(c.read_previous);
-        assert_eq!(c.gap, None);
+        assert_eq!(c.gaps, vec![]);
         let p = pod(
-            json!({"metadata":{"name":"f"},"spec":{"containers":[{"name":"falco"}]},"status":{"containerStatuses":[{
+            json!({"metadata":{"name":"f"},"spec":{"nodeName":"n","containers":[{"name":"falco"}]},"status":{"containerStatuses":[{
             "name":"falco","ready":false,"restartCount":5,"image":"i","imageID":"",
             "state":{"waiting":{"reason":"CrashLoopBackOff"}},
             "lastState":{"terminated":{"exitCode":1,"startedAt":"2024-01-15T10:41:00Z","finishedAt":"2024-01-15T10:41:05Z"}}}]}}),
         );
         let c = coverage(&p, "falco", start);
         assert!(!c.read_previous);
-        assert!(c
-            .gap
-            .as_deref()
-            .is_some_and(|g| g.contains("CrashLoopBackOff")));
+        assert!(c.gaps.iter().any(|g| g.kind == GapKind::NotRunning && g.message.contains("CrashLoopBackOff")));
+    }
+
+    #[test]
+    fn unscheduled_and_statusless_pods_are_gaps() {
+        let start = DateTime::parse_from_rfc3339("2024-01-15T10:30:00Z")
+            .expect("t")
+            .with_timezone(&Utc);
+        let p = pod(json!({"metadata":{"name":"f"},"spec":{"containers":[{"name":"falco"}]},
+            "status":{"phase":"Pending","conditions":[{"type":"PodScheduled","status":"False","reason":"Unschedulable","message":"0/3 nodes are available"}]}}));
+        let c = coverage(&p, "falco", start);
+        assert!(!c.scheduled);
+        assert_eq!(c.gaps.len(), 1);
+        assert_eq!(c.gaps[0].kind, GapKind::NotScheduled);
+        assert!(c.gaps[0].message.contains("0/3 nodes"), "{:?}", c.gaps);
+        let p = pod(json!({"metadata":{"name":"f"},"spec":{"nodeName":"n","containers":[{"name":"falco"}]},"status":{"phase":"Pending"}}));
+        let c = coverage(&p, "falco", start);
+        assert!(c.scheduled);
+        assert_eq!(c.gaps.iter().map(|g| g.kind).collect::<Vec<_>>(), vec![GapKind::NotRunning]);
     }
 }

@@ -6,7 +6,7 @@
 //! the word under the cursor (possibly empty). It expects cobra's output: one candidate per line,
 //! optionally `candidate<TAB>description`, then a line `:<directive>`. That executable (a thin
 //! binary of this package) runs `kubectl-falco_verify __complete WORDS...`, answered here from
-//! the clap definition in [`crate::cli`] plus, for namespace and context values, the cluster and
+//! the clap definition in [`crate::args`] plus, for namespace and context values, the cluster and
 //! the kubeconfig. Completion never fails: whatever goes wrong just means fewer candidates.
 
 use std::ffi::OsString;
@@ -19,7 +19,7 @@ use clap::builder::ValueHint;
 use clap::{Arg, Command, CommandFactory, ValueEnum};
 use clap_complete::Shell;
 
-use crate::cli::Cli;
+use crate::args::Cli;
 use crate::falco::Priority;
 
 /// The plugin's executable; kubectl maps `kubectl falco-verify` to it.
@@ -69,7 +69,7 @@ pub fn dispatch(args: &[OsString]) -> Option<ExitCode> {
             }
             Err(e) => {
                 eprintln!("error: cannot render the man page: {e}");
-                Some(ExitCode::from(crate::verdict::exit::USAGE as u8))
+                Some(ExitCode::from(crate::verdict::Exit::Usage))
             }
         },
         "completion" => {
@@ -92,12 +92,12 @@ pub fn dispatch(args: &[OsString]) -> Option<ExitCode> {
                     }
                     Err(_) => {
                         eprintln!("error: unknown shell {w:?}: use one of {SHELLS}");
-                        Some(ExitCode::from(crate::verdict::exit::USAGE as u8))
+                        Some(ExitCode::from(crate::verdict::Exit::Usage))
                     }
                 },
                 None => {
                     eprint!("{}", completion_usage());
-                    Some(ExitCode::from(crate::verdict::exit::USAGE as u8))
+                    Some(ExitCode::from(crate::verdict::Exit::Usage))
                 }
             }
         }
@@ -679,7 +679,7 @@ mod tests {
         assert_eq!(run(&["-s", "CR"]).words(), ["critical"]);
         assert_eq!(run(&["--severity=w"]).words(), ["--severity=warning"]);
         assert_eq!(run(&["-sc"]).words(), ["-scritical"]);
-        let formats: Vec<String> = crate::cli::OutputFormat::value_variants()
+        let formats: Vec<String> = crate::args::OutputFormat::value_variants()
             .iter()
             .filter_map(|v| v.to_possible_value())
             .map(|v| v.get_name().to_owned())

@@ -377,11 +377,12 @@ fn pending_falco_pod_is_incomplete() {
         .iter()
         .find(|p| p["name"] == "falco-p")
         .expect("pending pod reported");
+    assert_eq!(p["gaps"][0]["kind"], "not_scheduled", "{p}");
     assert!(
         p["error"]
             .as_str()
             .unwrap_or("")
-            .contains("waiting to start"),
+            .contains("not scheduled on any node"),
         "{p}"
     );
 }

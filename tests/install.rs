@@ -68,7 +68,7 @@ struct FileOp {
 /// `--output` values, from the flag definition.
 fn output_formats() -> Vec<String> {
     use clap::ValueEnum;
-    falco_verify::cli::OutputFormat::value_variants()
+    falco_verify::args::OutputFormat::value_variants()
         .iter()
         .filter_map(|v| v.to_possible_value())
         .map(|v| v.get_name().to_string())

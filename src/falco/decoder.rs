@@ -34,8 +34,13 @@ pub trait EventSink {
 pub struct DecodeStats {
     /// Physical lines.
     pub lines: u64,
-    /// Lines that looked like JSON but were not a Falco record.
+    /// Lines that looked like JSON and could hold an alert for the sink (they passed `wants`),
+    /// but were not a Falco record: malformed, truncated, or of another shape.
     pub malformed: u64,
+    /// Lines recognized as Falco's own output (alerts, internal messages, logger lines, the
+    /// shutdown stats). Counted only until the first, which is all a caller needs: zero with
+    /// `lines > 0` means nothing in the input was understood.
+    pub recognized: u64,
     /// Lines longer than the bound, skipped.
     pub oversized: u64,
     /// Of those, lines whose kept part passed the sink's `wants` test: they might have mattered.
@@ -107,6 +112,18 @@ impl<S: EventSink> Decoder<S> {
 
     pub fn sink(&self) -> &S {
         &self.sink
+    }
+
+    pub fn sink_mut(&mut self) -> &mut S {
+        &mut self.sink
+    }
+
+    /// Counts a recognized line while none has been seen yet (cheap: one test per line at most
+    /// until the first).
+    fn recognize(&mut self, yes: impl FnOnce() -> bool) {
+        if self.stats.recognized == 0 && yes() {
+            self.stats.recognized = 1;
+        }
     }
 
     /// Feeds the next bytes of the log.
@@ -247,20 +264,24 @@ impl<S: EventSink> Decoder<S> {
             Some(b'{') => {
                 self.close_text();
                 if body.len() <= RUNTIME_SPLIT && !self.sink.wants(body) {
+                    self.recognize(|| looks_like_falco_json(body));
                     return;
                 }
                 self.stats.parsed += 1;
                 match parse_json(body) {
                     Some(event) => {
+                        self.recognize(|| true);
                         if let Some(t) = event.time {
                             self.reference = Some(t);
                         }
                         self.sink.event(event);
                     }
-                    None => self.stats.malformed += 1,
+                    None if self.sink.wants(body) => self.stats.malformed += 1,
+                    None => {}
                 }
             }
             Some(b'0'..=b'9') if split_alert_time(body).is_some() => {
+                self.recognize(|| true);
                 self.close_text();
                 self.open = Some(OpenText {
                     buf: body.to_vec(),
@@ -272,12 +293,15 @@ impl<S: EventSink> Decoder<S> {
             }
             _ => {
                 if let Some(t) = logger_time(body) {
+                    self.recognize(|| true);
                     self.close_text();
                     self.reference = Some(chrono::TimeZone::from_utc_datetime(&Utc, &t));
                 } else if let Some(t) = go_logger_time(body) {
+                    self.recognize(|| true);
                     self.close_text();
                     self.reference = Some(t);
                 } else if is_shutdown_header(body) {
+                    self.recognize(|| true);
                     self.close_text();
                 } else if self.open.is_some() {
                     // A newline inside a field: this line continues the open alert.
@@ -350,6 +374,13 @@ impl<S: EventSink> Decoder<S> {
             self.sink.event(event);
         }
     }
+}
+
+/// A JSON line with Falco's two always-present keys (checked without parsing: the line was
+/// skipped by the prefilter).
+fn looks_like_falco_json(body: &[u8]) -> bool {
+    memchr::memmem::find(body, b"\"priority\"").is_some()
+        && memchr::memmem::find(body, b"\"rule\"").is_some()
 }
 
 /// Whether a text record carries a workload namespace token of Falco's.

@@ -349,25 +349,25 @@ fn json_namespace(
 ) -> TextNamespaces {
     const SYSCALL: &str = "k8s.ns.name";
     const AUDIT: &str = "ka.target.namespace";
+    // When Falco printed `output_fields`, they alone say whose event it is: the `output` text
+    // carries process-controlled bytes (a command line can hold a forged `k8s_ns=`).
     if let Some(f) = fields {
-        if f.contains_key(SYSCALL) || f.contains_key(AUDIT) {
-            let keys: [&str; 2] = if source == Some("k8s_audit") {
-                [AUDIT, SYSCALL]
-            } else {
-                [SYSCALL, AUDIT]
-            };
-            let primary = keys
-                .iter()
-                .find_map(|k| f.get(*k).and_then(Value::as_str))
-                .filter(|v| !v.is_empty() && *v != "<NA>")
-                .map(str::to_string);
-            return TextNamespaces {
-                primary,
-                audit: Vec::new(),
-            };
-        }
+        let keys: [&str; 2] = if source == Some("k8s_audit") {
+            [AUDIT, SYSCALL]
+        } else {
+            [SYSCALL, AUDIT]
+        };
+        let primary = keys
+            .iter()
+            .find_map(|k| f.get(*k).and_then(Value::as_str))
+            .filter(|v| !v.is_empty() && *v != "<NA>")
+            .map(str::to_string);
+        return TextNamespaces {
+            primary,
+            audit: Vec::new(),
+        };
     }
-    // `output_fields` switched off (or without Kubernetes fields): fall back to the output text.
+    // `output_fields` switched off: fall back to the tokens of the output text.
     let Some(output) = output else {
         return TextNamespaces::default();
     };

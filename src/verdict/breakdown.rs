@@ -17,7 +17,7 @@ fn both<T>(a: Option<T>, b: Option<T>, pick: fn(T, T) -> T) -> Option<T> {
 }
 
 /// `--group-by` keys.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum GroupBy {
     Priority,

@@ -1,37 +1,20 @@
-//! Flags and environment: the contract scripts depend on.
+//! The arguments layer: the clap definition ([`Cli`], the flag contract scripts depend on), then
+//! [`resolve`], which turns flags, environment and terminal into everything a run needs, or a
+//! usage error before any request is made.
 
+use std::ffi::OsString;
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use clap::{CommandFactory, FromArgMatches, Parser, ValueEnum};
 
+use crate::check::{CheckOptions, Follow, Input};
 use crate::cluster::Target;
 use crate::falco::Priority;
-use crate::verdict::{GroupBy, Ignores, Window};
-use crate::{CheckOptions, Input};
-
-/// `--group-by` keys.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum GroupByArg {
-    Priority,
-    Rule,
-    Pod,
-    Node,
-    Container,
-}
-
-impl From<GroupByArg> for GroupBy {
-    fn from(g: GroupByArg) -> GroupBy {
-        match g {
-            GroupByArg::Priority => GroupBy::Priority,
-            GroupByArg::Rule => GroupBy::Rule,
-            GroupByArg::Pod => GroupBy::Pod,
-            GroupByArg::Node => GroupBy::Node,
-            GroupByArg::Container => GroupBy::Container,
-        }
-    }
-}
+use crate::render::{neutralize, Style};
+use crate::verdict::{Exit, GroupBy, Ignores, Scope, Window};
 
 /// Output formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -110,7 +93,7 @@ pub struct Cli {
 
     /// Breakdown table: counts, worst priority, first and last seen per key.
     #[arg(long, value_name = "KEY", value_enum)]
-    pub group_by: Option<GroupByArg>,
+    pub group_by: Option<GroupBy>,
 
     /// Accept alerts of this rule as known noise (glob; repeatable): counted and shown as ignored, never blocking.
     #[arg(long, value_name = "NAME")]
@@ -175,6 +158,10 @@ pub struct Cli {
     /// Longest log line parsed; longer lines are counted, reported and skipped.
     #[arg(long, value_name = "BYTES", default_value_t = crate::falco::DEFAULT_MAX_LINE, value_parser = parse_line_limit)]
     pub max_line_bytes: usize,
+
+    /// With --watch / --for: how often the Falco pod list is read again to pick up new pods.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub relist_every: Duration,
 }
 
 /// Parses the command line; the usage text names `kubectl falco-verify` when run as a plugin.
@@ -286,21 +273,170 @@ fn parse_line_limit(s: &str) -> Result<usize, String> {
     Ok(n)
 }
 
-/// `AEGIS_SECURITY__FALCO_ENABLED`: only an explicit false value disables the check.
-pub fn enabled_from_env(value: Option<&str>) -> bool {
-    !matches!(
-        value.map(|v| v.trim().to_ascii_lowercase()).as_deref(),
-        Some("false" | "0" | "no" | "off")
-    )
+/// The environment variable that switches the check off.
+pub const ENABLED_VAR: &str = "AEGIS_SECURITY__FALCO_ENABLED";
+
+/// `AEGIS_SECURITY__FALCO_ENABLED`: `Ok(Some(value))` when it switches the check off. A value
+/// that is not a boolean is the user's mistake, never "enabled" nor "disabled" by guess.
+pub fn disabled_by(value: Option<&str>) -> Result<Option<String>, String> {
+    let Some(v) = value.filter(|v| !v.trim().is_empty()) else {
+        return Ok(None);
+    };
+    match v.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(None),
+        "false" | "0" | "no" | "off" => Ok(Some(v.trim().to_string())),
+        _ => Err(format!(
+            "{ENABLED_VAR}={:?} is not a boolean: use true or false (also 1/0, yes/no, on/off), or unset it",
+            neutralize(v)
+        )),
+    }
 }
 
-/// Whether to color, from `--color`, NO_COLOR and whether stdout is a terminal.
-pub fn use_color(choice: ColorChoice, no_color: Option<&str>, is_terminal: bool) -> bool {
+/// Whether to color, from `--color`, NO_COLOR, TERM and whether the stream is a terminal.
+pub fn use_color(
+    choice: ColorChoice,
+    no_color: Option<&str>,
+    term: Option<&str>,
+    is_terminal: bool,
+) -> bool {
     match choice {
         ColorChoice::Always => true,
         ColorChoice::Never => false,
-        ColorChoice::Auto => is_terminal && no_color.is_none_or(str::is_empty),
+        ColorChoice::Auto => {
+            is_terminal && no_color.is_none_or(str::is_empty) && term != Some("dumb")
+        }
     }
+}
+
+/// What the process environment says, read once (tests build their own).
+#[derive(Debug, Clone, Default)]
+pub struct Environment {
+    pub enabled: Option<String>,
+    pub no_color: Option<String>,
+    pub term: Option<String>,
+    pub stdout_tty: bool,
+    pub stderr_tty: bool,
+}
+
+impl Environment {
+    pub fn from_process() -> Self {
+        Environment {
+            enabled: std::env::var(ENABLED_VAR).ok(),
+            no_color: std::env::var("NO_COLOR").ok(),
+            term: std::env::var("TERM").ok(),
+            stdout_tty: std::io::stdout().is_terminal(),
+            stderr_tty: std::io::stderr().is_terminal(),
+        }
+    }
+}
+
+/// The live view of `--watch` / `--for`.
+#[derive(Debug, Clone, Copy)]
+pub struct LiveView {
+    /// `--watch`: print each alert as it arrives.
+    pub print_alerts: bool,
+    /// Alerts go to stdout (text output); with `-o json`/`yaml` stdout is kept for the result.
+    pub to_stdout: bool,
+    /// Redraw a status line on stderr (a terminal that is not dumb).
+    pub status: bool,
+}
+
+/// How and where the result is shown.
+#[derive(Debug, Clone, Copy)]
+pub struct Output {
+    pub format: OutputFormat,
+    pub stdout: Style,
+    pub stderr: Style,
+    /// A progress line on stderr while pods are read (one-shot, terminal).
+    pub progress: bool,
+    pub live: Option<LiveView>,
+}
+
+/// One resolved invocation: the check and how to show it.
+#[derive(Debug, Clone)]
+pub struct Invocation {
+    pub check: CheckOptions,
+    pub output: Output,
+}
+
+/// Why the arguments cannot run.
+#[derive(Debug)]
+pub enum ArgsError {
+    /// From clap: a usage error, or `--help` / `--version` (printed to stdout, exit 0).
+    Clap(clap::Error),
+    /// A value clap accepted that cannot work (exit 2, nothing requested).
+    Usage(String),
+}
+
+impl ArgsError {
+    /// Prints the error (or help) and gives the exit code.
+    pub fn report(&self) -> Exit {
+        match self {
+            ArgsError::Clap(e) => {
+                let _ = e.print();
+                if e.use_stderr() {
+                    Exit::Usage
+                } else {
+                    Exit::Passed
+                }
+            }
+            ArgsError::Usage(msg) => {
+                eprintln!("error: {msg}");
+                Exit::Usage
+            }
+        }
+    }
+}
+
+/// Parses and validates everything, as of `now`: the only place flags, environment and
+/// terminal are looked at.
+pub fn resolve(
+    argv: Vec<OsString>,
+    env: &Environment,
+    now: DateTime<Utc>,
+) -> Result<Invocation, ArgsError> {
+    let cli = parse_from(argv).map_err(ArgsError::Clap)?;
+    let usage = ArgsError::Usage;
+    let disabled = disabled_by(env.enabled.as_deref()).map_err(usage)?;
+    // An input file that cannot be opened is a usage error, not a gate that passes unread.
+    for path in cli.logs.iter().filter(|p| p.as_os_str() != "-") {
+        if let Err(e) = std::fs::File::open(path) {
+            return Err(usage(format!(
+                "cannot read --logs {}: {e}",
+                neutralize(&path.display().to_string())
+            )));
+        }
+    }
+    cli.validate(now).map_err(usage)?;
+    let mut check = cli.to_options(now);
+    check.disabled = disabled;
+    check.ignores = cli.ignores().map_err(|e| usage(e.to_string()))?;
+    let color = |tty| use_color(cli.color, env.no_color.as_deref(), env.term.as_deref(), tty);
+    let dumb = env.term.as_deref() == Some("dumb");
+    let stdout = Style {
+        color: color(env.stdout_tty),
+        wide: cli.output == OutputFormat::Wide,
+        tty: env.stdout_tty && !dumb,
+    };
+    let stderr = Style {
+        color: color(env.stderr_tty),
+        wide: stdout.wide,
+        tty: env.stderr_tty && !dumb,
+    };
+    let text_out = matches!(cli.output, OutputFormat::Text | OutputFormat::Wide);
+    let live = check.follow.map(|_| LiveView {
+        print_alerts: cli.watch,
+        to_stdout: text_out,
+        status: stderr.tty && cli.watch,
+    });
+    let output = Output {
+        format: cli.output,
+        stdout,
+        stderr,
+        progress: stderr.tty && !check.is_offline() && live.is_none(),
+        live,
+    };
+    Ok(Invocation { check, output })
 }
 
 impl Cli {
@@ -317,15 +453,6 @@ impl Cli {
         }
     }
 
-    /// Follow mode and its window end: `Some(None)` for `--watch` until Ctrl-C.
-    pub fn follow(&self, now: DateTime<Utc>) -> Option<Option<DateTime<Utc>>> {
-        let end = self
-            .for_
-            .and_then(|d| chrono::Duration::from_std(d).ok())
-            .map(|d| now + d);
-        (self.watch || end.is_some()).then_some(end)
-    }
-
     /// Loads `--ignore-file`s and adds `--ignore-rule`s.
     pub fn ignores(&self) -> Result<Ignores, crate::verdict::ignore::IgnoreFileError> {
         let mut all = Ignores::from_globs(self.ignore_rule.iter().cloned());
@@ -336,7 +463,7 @@ impl Cli {
     }
 
     /// The check these flags ask for, as of `now`.
-    pub fn to_options(&self, now: DateTime<Utc>, enabled: bool) -> CheckOptions {
+    pub fn to_options(&self, now: DateTime<Utc>) -> CheckOptions {
         let back = |d: Duration| {
             now - chrono::Duration::from_std(d).unwrap_or_else(|_| chrono::Duration::minutes(10))
         };
@@ -347,21 +474,27 @@ impl Cli {
             (None, None, Some(_)) => now,
             (None, None, None) => back(Duration::from_secs(600)),
         };
+        let until = self
+            .for_
+            .and_then(|d| chrono::Duration::from_std(d).ok())
+            .map(|d| now + d);
         let mut o = CheckOptions::new(self.namespace.as_deref().unwrap_or(""), since);
-        o.all_namespaces = self.all_namespaces;
-        o.group_by = self.group_by.map(GroupBy::from);
+        if self.all_namespaces {
+            o.scope = Scope::All;
+        }
+        o.group_by = self.group_by;
         o.now = now;
-        o.window = Window {
-            start: since,
-            end: None,
-        };
+        o.window = Window { start: since, end: until };
+        o.follow = (self.watch || until.is_some()).then_some(Follow {
+            until,
+            relist_every: self.relist_every,
+        });
         o.threshold = self.severity;
         o.falco_namespace = self.falco_namespace.clone();
         o.selector = self.selector.clone().filter(|s| !s.trim().is_empty());
         o.container = self.container.clone();
         o.timeout = self.timeout;
         o.fail_closed = self.fail_closed;
-        o.enabled = enabled;
         o.max_concurrency = self.max_concurrency as usize;
         o.max_alerts = self.max_alerts;
         o.max_line = self.max_line_bytes;
@@ -413,13 +546,22 @@ mod tests {
 
     #[test]
     fn env_and_color() {
-        assert!(enabled_from_env(None));
-        assert!(enabled_from_env(Some("true")));
-        assert!(!enabled_from_env(Some("False")));
-        assert!(use_color(ColorChoice::Auto, None, true));
-        assert!(!use_color(ColorChoice::Auto, Some("1"), true));
-        assert!(!use_color(ColorChoice::Auto, None, false));
-        assert!(use_color(ColorChoice::Always, Some("1"), false));
+        assert_eq!(disabled_by(None), Ok(None));
+        assert_eq!(disabled_by(Some("")), Ok(None));
+        for on in ["true", "1", "YES", "On"] {
+            assert_eq!(disabled_by(Some(on)), Ok(None), "{on}");
+        }
+        for off in ["false", "False", "0", "no", "OFF"] {
+            assert_eq!(disabled_by(Some(off)), Ok(Some(off.to_string())), "{off}");
+        }
+        for bad in ["flase", "disabled", "2", "nope"] {
+            assert!(disabled_by(Some(bad)).is_err(), "{bad}");
+        }
+        assert!(use_color(ColorChoice::Auto, None, None, true));
+        assert!(!use_color(ColorChoice::Auto, None, Some("dumb"), true));
+        assert!(!use_color(ColorChoice::Auto, Some("1"), None, true));
+        assert!(!use_color(ColorChoice::Auto, None, None, false));
+        assert!(use_color(ColorChoice::Always, Some("1"), None, false));
     }
 
     #[test]

@@ -1,0 +1,255 @@
+//! The binary's edge: one resolved invocation is run on a runtime with SIGINT / SIGTERM wired
+//! to the run's stop, shown live or with progress, and its result written once, with the exit
+//! code of the contract.
+
+use std::io::{self, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, watch};
+
+use crate::args::{Invocation, LiveView, Output, OutputFormat};
+use crate::render::{self, Style};
+use crate::source::{LiveEvent, Progress};
+use crate::verdict::{CheckResult, Exit, Summary, Verdict};
+
+/// Clears the current terminal line.
+const CLEAR_LINE: &str = "\r\x1b[2K";
+
+/// Runs the check and prints its result; the exit code says what a pipeline should do.
+pub fn run(mut inv: Invocation) -> Exit {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = writeln!(io::stderr(), "error: cannot start the async runtime: {e}");
+            return Exit::NotVerified;
+        }
+    };
+    let output = inv.output;
+    let result = runtime.block_on(async {
+        let (interrupt_tx, interrupt) = watch::channel(false);
+        let interrupt_tx = Arc::new(interrupt_tx);
+        tokio::spawn(on_signal(interrupt_tx.clone()));
+        match output.live {
+            Some(view) => follow(&inv, interrupt, &interrupt_tx, view, output).await,
+            None => {
+                let progress = output.progress.then(|| Arc::new(Progress::default()));
+                inv.check.progress = progress.clone();
+                let ticker = progress.map(spawn_progress);
+                let r = crate::check::run(&inv.check, interrupt, None).await;
+                if let Some((stop, handle)) = ticker {
+                    stop.store(true, Ordering::Relaxed);
+                    let _ = handle.join();
+                }
+                r
+            }
+        }
+    });
+    // Let in-flight streams go without waiting for them.
+    runtime.shutdown_background();
+    print_result(&result, output)
+}
+
+/// SIGINT and SIGTERM (what Ctrl-C, CI cancel and `timeout` send) stop the run, which still
+/// ends with its result. Later signals are ignored: the run is already ending, bounded.
+async fn on_signal(interrupt: Arc<watch::Sender<bool>>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let (Ok(mut int), Ok(mut term)) = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) else {
+            return;
+        };
+        loop {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+            let _ = interrupt.send(true);
+        }
+    }
+    #[cfg(not(unix))]
+    loop {
+        if tokio::signal::ctrl_c().await.is_err() {
+            return;
+        }
+        let _ = interrupt.send(true);
+    }
+}
+
+/// Writes warnings to stderr and the result to stdout. A result that cannot be written is not
+/// a silent success: it is said on stderr and, unless the verdict blocks, exits 3.
+fn print_result(result: &CheckResult, output: Output) -> Exit {
+    let _ = render::text::write_warnings(&mut io::stderr().lock(), result, output.stderr.color);
+    let mut out = io::stdout().lock();
+    let written = match output.format {
+        OutputFormat::Json => render::json::write(&mut out, result),
+        OutputFormat::Yaml => render::yaml::write(&mut out, result, output.stdout.tty),
+        OutputFormat::Text | OutputFormat::Wide => {
+            render::text::write(&mut out, result, output.stdout)
+        }
+    }
+    .and_then(|()| out.flush());
+    match written {
+        Ok(()) => result.exit,
+        // `| head`: the reader has what it wanted.
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => result.exit,
+        Err(e) => {
+            let _ = writeln!(
+                io::stderr(),
+                "error: cannot write the result to stdout ({e}); the verdict was {}, exit code {}",
+                result.verdict.as_upper(),
+                result.exit.code()
+            );
+            if result.verdict == Verdict::Blocked {
+                Exit::Blocked
+            } else {
+                Exit::NotVerified
+            }
+        }
+    }
+}
+
+/// A progress line on stderr, redrawn until stopped (terminal only).
+fn spawn_progress(p: Arc<Progress>) -> (Arc<AtomicBool>, std::thread::JoinHandle<()>) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let s = stop.clone();
+    let handle = std::thread::spawn(move || {
+        let started = Instant::now();
+        let mut drawn = false;
+        while !s.load(Ordering::Relaxed) {
+            std::thread::sleep(Duration::from_millis(100));
+            // Quick checks finish without ever drawing.
+            if started.elapsed() < Duration::from_millis(300) {
+                continue;
+            }
+            let line = render::live::progress_line(
+                p.pods_done.load(Ordering::Relaxed),
+                p.pods_total.load(Ordering::Relaxed),
+                p.bytes.load(Ordering::Relaxed),
+            );
+            let _ = write!(io::stderr(), "{CLEAR_LINE}{line}");
+            drawn = true;
+        }
+        if drawn {
+            let _ = write!(io::stderr(), "{CLEAR_LINE}");
+        }
+    });
+    (stop, handle)
+}
+
+/// What the live view has seen so far.
+struct LiveState {
+    summary: Summary,
+    following: usize,
+    ended: usize,
+    started: Instant,
+}
+
+/// Follow mode: live alerts and status until the window ends or a signal stops it. A live
+/// output that goes away (`--watch | head -1`) stops the run like a signal.
+async fn follow(
+    inv: &Invocation,
+    interrupt: watch::Receiver<bool>,
+    interrupt_tx: &watch::Sender<bool>,
+    view: LiveView,
+    output: Output,
+) -> CheckResult {
+    let (events_tx, mut events) = mpsc::channel(256);
+    let check = crate::check::run(&inv.check, interrupt, Some(events_tx));
+    tokio::pin!(check);
+    let mut state = LiveState {
+        summary: Summary::default(),
+        following: 0,
+        ended: 0,
+        started: Instant::now(),
+    };
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    let alert_style = if view.to_stdout {
+        output.stdout
+    } else {
+        output.stderr
+    };
+    loop {
+        let event = tokio::select! {
+            result = &mut check => {
+                while let Ok(event) = events.try_recv() {
+                    show(event, &mut state, view, alert_style, interrupt_tx);
+                }
+                if view.status {
+                    let _ = write!(io::stderr(), "{CLEAR_LINE}");
+                }
+                return result;
+            }
+            Some(event) = events.recv() => Some(event),
+            _ = tick.tick() => None,
+        };
+        if let Some(event) = event {
+            show(event, &mut state, view, alert_style, interrupt_tx);
+        }
+        if view.status {
+            let line = render::live::live_status(
+                &state.summary,
+                state.following,
+                state.ended,
+                state.started.elapsed(),
+                output.stderr,
+            );
+            let _ = write!(io::stderr(), "{CLEAR_LINE}{line}");
+        }
+    }
+}
+
+fn show(
+    event: LiveEvent,
+    state: &mut LiveState,
+    view: LiveView,
+    style: Style,
+    interrupt: &watch::Sender<bool>,
+) {
+    let line = match event {
+        LiveEvent::Alert(a) => {
+            state.summary.add(a.level);
+            view.print_alerts
+                .then(|| render::live::live_alert(&a, style))
+        }
+        LiveEvent::Followed { .. } => {
+            state.following += 1;
+            None
+        }
+        LiveEvent::Ended { pod, gaps } => {
+            state.ended += 1;
+            state.following = state.following.saturating_sub(1);
+            view.print_alerts.then(|| {
+                let why: Vec<String> = gaps
+                    .iter()
+                    .map(|g| format!("{}: {}", g.kind, render::neutralize(&g.message)))
+                    .collect();
+                format!(
+                    "  -- Falco pod {} ended: {}\n",
+                    render::neutralize(&pod),
+                    why.join("; ")
+                )
+            })
+        }
+    };
+    let Some(line) = line else { return };
+    if view.status {
+        let _ = write!(io::stderr(), "{CLEAR_LINE}");
+    }
+    let written = if view.to_stdout {
+        let mut out = io::stdout().lock();
+        out.write_all(line.as_bytes()).and_then(|()| out.flush())
+    } else {
+        io::stderr().lock().write_all(line.as_bytes())
+    };
+    if written.is_err() {
+        let _ = interrupt.send(true);
+    }
+}

@@ -1,0 +1,360 @@
+//! One check from start to verdict: the options, then sources -> verdict. A one-shot check, a
+//! `--for` soak and `--watch` are the same run; they differ only in whether the pods' logs are
+//! followed, when the run stops, and whether the pod list is read again.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::{watch, Semaphore};
+use tokio::time::Instant;
+
+use crate::cluster::{self, Target};
+use crate::falco::{self, Priority};
+use crate::source::discover::{discover, Discovered, NotFound};
+use crate::source::pods::PodReader;
+use crate::source::{files, LiveSender, Progress, Stop, StopSignal};
+use crate::verdict::{
+    self, AlertFilter, AlertList, CheckResult, Echo, Findings, Gap, GapKind, GroupBy, Ignores,
+    InputKind, LogOrigin, PodReport, Scope, Skip, Tally, Window,
+};
+
+/// Where Falco's output is read from.
+#[derive(Debug, Clone)]
+pub enum Input {
+    /// The Falco pods of a cluster.
+    Cluster(Target),
+    /// Files of Falco output (`-` is standard input), e.g. saved `kubectl logs --timestamps`.
+    Files(Vec<PathBuf>),
+}
+
+/// Follow the Falco pods' logs live instead of reading them once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Follow {
+    /// The window's end (`--for`); `None` for `--watch` until stopped.
+    pub until: Option<DateTime<Utc>>,
+    /// How often the Falco pod list is read again to pick up new pods.
+    pub relist_every: Duration,
+}
+
+/// How often `--watch` / `--for` read the pod list again, by default.
+pub const RELIST_EVERY: Duration = Duration::from_secs(10);
+
+/// Everything a check needs. [`CheckOptions::new`] gives the documented defaults.
+#[derive(Debug, Clone)]
+pub struct CheckOptions {
+    /// Whose alerts count.
+    pub scope: Scope,
+    pub window: Window,
+    /// Lowest priority that blocks.
+    pub threshold: Priority,
+    pub falco_namespace: String,
+    /// `None`: `app=falco`, falling back to the Helm chart's `app.kubernetes.io/name=falco`.
+    pub selector: Option<String>,
+    pub container: Option<String>,
+    /// Deadline for all cluster work of a one-shot check (and for discovery when following).
+    pub timeout: Duration,
+    pub fail_closed: bool,
+    /// `Some(value)`: AEGIS_SECURITY__FALCO_ENABLED switched the check off.
+    pub disabled: Option<String>,
+    pub input: Input,
+    /// `Some`: follow the logs (`--watch`, `--for`).
+    pub follow: Option<Follow>,
+    /// Falco pods read at the same time (one-shot).
+    pub max_concurrency: usize,
+    /// Alerts listed in the result (all are counted).
+    pub max_alerts: usize,
+    /// Longest log line kept; longer lines are counted and skipped.
+    pub max_line: usize,
+    /// Only the Falco pods on nodes where the namespace's pods run (plus k8saudit ones).
+    pub nodes_of_namespace: bool,
+    /// Reference "now" for `since_minutes`.
+    pub now: DateTime<Utc>,
+    /// Accepted noise: counted and shown, never blocking.
+    pub ignores: Ignores,
+    pub group_by: Option<GroupBy>,
+    /// Updated while reading, for a progress display.
+    pub progress: Option<Arc<Progress>>,
+}
+
+impl CheckOptions {
+    pub fn new(namespace: &str, since: DateTime<Utc>) -> Self {
+        CheckOptions {
+            scope: Scope::Namespace(namespace.to_string()),
+            window: Window {
+                start: since,
+                end: None,
+            },
+            threshold: Priority::Warning,
+            falco_namespace: "falco".to_string(),
+            selector: None,
+            container: None,
+            timeout: Duration::from_secs(30),
+            fail_closed: false,
+            disabled: None,
+            input: Input::Cluster(Target::default()),
+            follow: None,
+            max_concurrency: 16,
+            max_alerts: 1000,
+            max_line: falco::DEFAULT_MAX_LINE,
+            nodes_of_namespace: false,
+            now: Utc::now(),
+            ignores: Ignores::default(),
+            group_by: None,
+            progress: None,
+        }
+    }
+
+    /// True when reading files, not a cluster.
+    pub fn is_offline(&self) -> bool {
+        matches!(self.input, Input::Files(_))
+    }
+
+    /// The selector asked for, or the default one.
+    pub fn selector_or_default(&self) -> &str {
+        self.selector.as_deref().unwrap_or(cluster::DEFAULT_SELECTOR)
+    }
+
+    /// The alert filter these options describe.
+    pub fn filter(&self) -> AlertFilter {
+        let mut f = AlertFilter::for_scope(self.scope.clone(), self.window, self.threshold);
+        f.ignores = self.ignores.clone();
+        f.group_by = self.group_by;
+        f
+    }
+
+    fn echo(&self, selector_used: String) -> Echo {
+        Echo {
+            scope: self.scope.clone(),
+            group_by: self.group_by,
+            falco_namespace: self.falco_namespace.clone(),
+            label_selector: selector_used,
+            window: self.window,
+            since_minutes: verdict::minutes_since(
+                self.window.start,
+                self.window.end.unwrap_or(self.now),
+            ),
+            threshold: self.threshold,
+            fail_closed: self.fail_closed,
+            input: match self.input {
+                Input::Cluster(_) => InputKind::Cluster,
+                Input::Files(_) => InputKind::Logs,
+            },
+        }
+    }
+}
+
+/// Runs a check to its end. Never fails: every problem ends in the result's verdict and reason.
+pub async fn check_falco_alerts(opts: &CheckOptions) -> CheckResult {
+    run(opts, watch::channel(false).1, None).await
+}
+
+/// Runs a check until its window is read (one-shot), its window ends (`--for`), or
+/// `interrupt` turns true (SIGINT / SIGTERM). Alerts and pod news go to `live` as they are found.
+pub async fn run(
+    opts: &CheckOptions,
+    interrupt: watch::Receiver<bool>,
+    live: Option<LiveSender>,
+) -> CheckResult {
+    let filter = Arc::new(opts.filter());
+    let alerts = AlertList::new(opts.max_alerts);
+    if let Some(value) = &opts.disabled {
+        let tally = Tally::with_alerts(filter.clone(), LogOrigin::default(), alerts);
+        let why = Skip::Disabled {
+            value: value.clone(),
+        };
+        let findings = Findings::skipped(tally, why, vec![]);
+        return verdict::conclude(opts.echo(opts.selector_or_default().to_string()), findings);
+    }
+    let (stop_tx, stop) = StopSignal::channel();
+    // With `--watch` and no end, stopping is how the window ends; otherwise it cuts it short.
+    let open_ended = opts.follow.is_some_and(|f| f.until.is_none());
+    let on_interrupt = if open_ended {
+        Stop::WindowEnd
+    } else {
+        Stop::Interrupted
+    };
+    let ends_at = opts.follow.and_then(|f| f.until).map(instant_of);
+    let stopper = tokio::spawn(drive_stop(interrupt, stop_tx, on_interrupt, ends_at));
+    let (selector, findings) = match &opts.input {
+        Input::Files(paths) => {
+            let f = files::read(paths, &filter, &alerts, opts.max_line, &stop).await;
+            (opts.selector_or_default().to_string(), f)
+        }
+        Input::Cluster(target) => read_cluster(target, &filter, alerts, opts, stop, live).await,
+    };
+    stopper.abort();
+    verdict::conclude(opts.echo(selector), findings)
+}
+
+fn instant_of(t: DateTime<Utc>) -> Instant {
+    let left = (t - Utc::now()).to_std().unwrap_or(Duration::ZERO);
+    Instant::now() + left
+}
+
+/// Turns the user's interrupt and the window's end into the run's stop.
+async fn drive_stop(
+    mut interrupt: watch::Receiver<bool>,
+    stop: watch::Sender<Option<Stop>>,
+    on_interrupt: Stop,
+    ends_at: Option<Instant>,
+) {
+    let window_over = async {
+        match ends_at {
+            Some(t) => tokio::time::sleep_until(t).await,
+            None => std::future::pending().await,
+        }
+    };
+    let interrupted = async { interrupt.wait_for(|v| *v).await.is_ok() };
+    let why = tokio::select! {
+        _ = window_over => Stop::WindowEnd,
+        i = interrupted => {
+            if !i {
+                // Nobody can interrupt any more: only the window end is left.
+                match ends_at {
+                    Some(t) => tokio::time::sleep_until(t).await,
+                    None => std::future::pending().await,
+                }
+            }
+            if i { on_interrupt } else { Stop::WindowEnd }
+        }
+    };
+    let _ = stop.send(Some(why));
+}
+
+async fn read_cluster(
+    target: &Target,
+    filter: &Arc<AlertFilter>,
+    alerts: AlertList,
+    opts: &CheckOptions,
+    mut stop: StopSignal,
+    live: Option<LiveSender>,
+) -> (String, Findings) {
+    let discover_deadline = Instant::now() + opts.timeout;
+    let Discovered {
+        cluster,
+        selector,
+        pods,
+        scope,
+        mut warnings,
+    } = match discover(target, opts, discover_deadline).await {
+        Ok(d) => d,
+        Err(NotFound {
+            selector,
+            why,
+            warnings,
+        }) => {
+            let tally = Tally::with_alerts(filter.clone(), LogOrigin::default(), alerts);
+            return (selector, Findings::skipped(tally, why, warnings));
+        }
+    };
+    if let Some(p) = &opts.progress {
+        p.pods_total
+            .store(pods.len(), std::sync::atomic::Ordering::Relaxed);
+    }
+    let following = opts.follow.is_some();
+    // Following has no deadline of its own: the window end or the user stops it.
+    let far = Instant::now() + Duration::from_secs(60 * 60 * 24 * 365);
+    let reader = PodReader {
+        cluster: cluster.clone(),
+        falco_namespace: opts.falco_namespace.clone(),
+        container: opts.container.clone(),
+        filter: filter.clone(),
+        alerts: alerts.clone(),
+        max_line: opts.max_line,
+        deadline: if following { far } else { discover_deadline },
+        follow: following,
+        stop: stop.clone(),
+        live: live.clone(),
+        progress: opts.progress.clone(),
+    };
+    // Followed logs stay open for the whole window: each needs its own stream.
+    let limit = Arc::new(Semaphore::new(if following {
+        Semaphore::MAX_PERMITS
+    } else {
+        opts.max_concurrency.max(1)
+    }));
+    let mut tasks = Vec::new();
+    let spawn = |pod: k8s_openapi::api::core::v1::Pod, tasks: &mut Vec<_>| {
+        let (reader, limit) = (reader.clone(), limit.clone());
+        let name = cluster::name_of(&pod);
+        let task = tokio::spawn(async move {
+            let _permit = limit.acquire_owned().await;
+            reader.read(&pod).await
+        });
+        tasks.push((name, task));
+    };
+    for pod in pods {
+        spawn(pod, &mut tasks);
+    }
+    if let Some(follow) = opts.follow {
+        let every = follow.relist_every;
+        let mut relist = tokio::time::interval_at(Instant::now() + every, every);
+        loop {
+            tokio::select! {
+                _ = stop.wait() => break,
+                _ = relist.tick() => {
+                    // A slow API server must not hold up the window end or Ctrl-C for long.
+                    let deadline = Instant::now() + opts.timeout.min(Duration::from_secs(5));
+                    match cluster.list_pods(&opts.falco_namespace, &selector, deadline).await {
+                        Ok(now) if !opts.nodes_of_namespace => {
+                            for pod in now {
+                                let name = cluster::name_of(&pod);
+                                if !tasks.iter().any(|(n, _)| *n == name) {
+                                    spawn(pod, &mut tasks);
+                                }
+                            }
+                        }
+                        Ok(_) => {}
+                        Err(e) => warnings.push(format!("re-listing Falco pods failed: {e}")),
+                    }
+                }
+            }
+        }
+    }
+    let mut findings = Findings {
+        tally: Tally::with_alerts(filter.clone(), LogOrigin::default(), alerts),
+        pods: Vec::new(),
+        raw_lines: 0,
+        parsed_records: 0,
+        skipped: None,
+        scope: Some(if following {
+            format!("{scope}, followed live")
+        } else {
+            scope
+        }),
+        warnings,
+    };
+    // Followers drain briefly after the stop; one grace period for all of them.
+    let grace = following.then(|| Instant::now() + Duration::from_secs(5));
+    for (name, task) in tasks {
+        let joined = match grace {
+            Some(g) => tokio::time::timeout_at(g, task).await.ok(),
+            None => Some(task.await),
+        };
+        match joined {
+            Some(Ok(r)) => {
+                findings.raw_lines += r.report.lines_read;
+                findings.parsed_records += r.parsed;
+                findings.tally.merge(r.tally);
+                findings.warnings.extend(r.warnings);
+                findings.pods.push(r.report);
+            }
+            // A reader that failed or hung is a pod not read, never a pod that passed.
+            Some(Err(e)) => findings.pods.push(failed(name, format!("reading failed: {e}"))),
+            None => findings
+                .pods
+                .push(failed(name, "did not stop within 5s of the window end".to_string())),
+        }
+    }
+    (selector, findings)
+}
+
+fn failed(name: String, why: String) -> PodReport {
+    PodReport {
+        name,
+        gaps: vec![Gap::new(GapKind::Unreadable, why)],
+        ..PodReport::default()
+    }
+}

@@ -1,0 +1,21 @@
+//! Views of a [`CheckResult`](crate::verdict::CheckResult), each written to an `io::Write`:
+//! [`text`], [`json`], [`yaml`], the [`live`] view; [`sanitize`] keeps untrusted text from
+//! acting on a terminal.
+
+pub mod json;
+pub mod live;
+pub mod sanitize;
+pub mod text;
+pub mod yaml;
+
+pub use sanitize::{neutralize, unsafe_on_terminal};
+
+/// How to draw text output.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Style {
+    pub color: bool,
+    /// Adds node and container columns.
+    pub wide: bool,
+    /// Output goes to a terminal: draw the timeline as a sparkline.
+    pub tty: bool,
+}

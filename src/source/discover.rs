@@ -1,0 +1,135 @@
+//! Finding the Falco pods to read: connect, list by selector (with the Helm chart's label as a
+//! fallback), and narrow to `--nodes-of-namespace` when asked.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Pod;
+use tokio::time::Instant;
+
+use crate::check::CheckOptions;
+use crate::cluster::{self, Cluster, ClusterError, Target};
+use crate::verdict::Skip;
+
+/// The Falco pods to read.
+pub struct Discovered {
+    pub cluster: Cluster,
+    pub selector: String,
+    pub pods: Vec<Pod>,
+    /// Which pods were chosen and why, for the result's `scope`.
+    pub scope: String,
+    pub warnings: Vec<String>,
+}
+
+/// Why there are no Falco pods to read.
+pub struct NotFound {
+    /// The selector tried last.
+    pub selector: String,
+    pub why: Skip,
+    pub warnings: Vec<String>,
+}
+
+/// Connects and finds the Falco pods.
+pub async fn discover(
+    target: &Target,
+    opts: &CheckOptions,
+    deadline: Instant,
+) -> Result<Discovered, NotFound> {
+    let mut selector = opts.selector_or_default().to_string();
+    let mut warnings = Vec::new();
+    let connect_timeout = opts.timeout.min(Duration::from_secs(10));
+    let fail = |selector: &str, why: Skip, warnings: &mut Vec<String>| NotFound {
+        selector: selector.to_string(),
+        why,
+        warnings: std::mem::take(warnings),
+    };
+    let cluster =
+        match tokio::time::timeout_at(deadline, Cluster::connect(target, connect_timeout)).await {
+            Ok(Ok(c)) => c,
+            Ok(Err(e)) => return Err(fail(&selector, e.into(), &mut warnings)),
+            Err(_) => {
+                let doing =
+                    "loading the kubeconfig and running its credential plugin, if any".to_string();
+                let e = ClusterError::Deadline { doing };
+                return Err(fail(&selector, e.into(), &mut warnings));
+            }
+        };
+    let ns = &opts.falco_namespace;
+    let mut pods = match cluster.list_pods(ns, &selector, deadline).await {
+        Ok(p) => p,
+        Err(e) => return Err(fail(&selector, e.into(), &mut warnings)),
+    };
+    if pods.is_empty() && opts.selector.is_none() {
+        match cluster
+            .list_pods(ns, cluster::CHART_SELECTOR, deadline)
+            .await
+        {
+            Ok(p) if !p.is_empty() => {
+                warnings.push(format!(
+                    "no pods match {} in namespace {ns}; using the Helm chart's label {} ({} pods)",
+                    cluster::DEFAULT_SELECTOR,
+                    cluster::CHART_SELECTOR,
+                    p.len()
+                ));
+                selector = cluster::CHART_SELECTOR.to_string();
+                pods = p;
+            }
+            Ok(_) => {}
+            Err(e) => return Err(fail(&selector, e.into(), &mut warnings)),
+        }
+    }
+    if pods.is_empty() {
+        let tried = if opts.selector.is_none() {
+            format!(
+                "{} or {}",
+                cluster::DEFAULT_SELECTOR,
+                cluster::CHART_SELECTOR
+            )
+        } else {
+            selector.clone()
+        };
+        let why = Skip::NoFalcoPods {
+            namespace: ns.clone(),
+            tried,
+        };
+        return Err(fail(&selector, why, &mut warnings));
+    }
+    pods.sort_by_key(cluster::name_of);
+    let mut scope = format!("all {} Falco pod(s)", pods.len());
+    if let (true, Some(target_ns)) = (opts.nodes_of_namespace, opts.scope.namespace()) {
+        let workloads = match cluster.list_pods(target_ns, "", deadline).await {
+            Ok(p) => p,
+            Err(e) => return Err(fail(&selector, Skip::NodesOfNamespace(e), &mut warnings)),
+        };
+        let nodes: BTreeSet<String> = workloads.iter().filter_map(cluster::node_of).collect();
+        let total = pods.len();
+        let (kept, left): (Vec<_>, Vec<_>) = pods.into_iter().partition(|p| {
+            !cluster::is_daemonset_pod(p) || cluster::node_of(p).is_some_and(|n| nodes.contains(&n))
+        });
+        pods = kept;
+        scope = format!(
+            "--nodes-of-namespace: {} of {total} Falco pod(s), on the {} node(s) where pods of {target_ns} run now ({}) plus Falco pods not run by a DaemonSet (k8saudit); {} skipped",
+            pods.len(),
+            nodes.len(),
+            nodes.iter().cloned().collect::<Vec<_>>().join(", "),
+            left.len()
+        );
+        warnings.push(format!(
+            "{scope}. Alerts from pods of {target_ns} that ran on other nodes earlier in the window are not seen"
+        ));
+        if pods.is_empty() {
+            let why = Skip::NoPodsOnNodes {
+                namespace: target_ns.to_string(),
+                workloads: workloads.len(),
+            };
+            return Err(fail(&selector, why, &mut warnings));
+        }
+    }
+    Ok(Discovered {
+        cluster,
+        selector,
+        pods,
+        scope,
+        warnings,
+    })
+}

@@ -1,0 +1,168 @@
+//! Files and stdin (`--logs`): each is one source, decoded as it is read, side by side.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use tokio::io::{AsyncRead, AsyncReadExt};
+
+use super::{note_stats, SourceRead, Stop, StopSignal};
+use crate::falco::Decoder;
+use crate::verdict::{
+    AlertFilter, AlertList, Findings, Gap, GapKind, Ledger, LogOrigin, PodReport, Tally,
+};
+
+/// How a source is named in reports: the path, or `(stdin)` for `-`.
+pub fn display_name(path: &Path) -> String {
+    if path.as_os_str() == "-" {
+        "(stdin)".to_string()
+    } else {
+        path.display().to_string()
+    }
+}
+
+/// Reads every file (and stdin) to its end, or until the stop.
+pub async fn read(
+    paths: &[PathBuf],
+    filter: &Arc<AlertFilter>,
+    alerts: &AlertList,
+    max_line: usize,
+    stop: &StopSignal,
+) -> Findings {
+    let mut tasks = Vec::new();
+    for path in paths {
+        let origin = LogOrigin {
+            pod: Some(path.display().to_string()),
+            node: None,
+            container: None,
+        };
+        let tally = Tally::with_alerts(filter.clone(), origin, alerts.clone());
+        let reference = filter.window.start;
+        let (path, stop) = (path.clone(), stop.clone());
+        tasks.push((
+            display_name(&path),
+            tokio::spawn(async move { read_one(&path, tally, max_line, reference, stop).await }),
+        ));
+    }
+    let mut findings = Findings {
+        tally: Tally::with_alerts(filter.clone(), LogOrigin::default(), alerts.clone()),
+        pods: Vec::new(),
+        raw_lines: 0,
+        parsed_records: 0,
+        skipped: None,
+        scope: None,
+        warnings: Vec::new(),
+    };
+    for (name, task) in tasks {
+        match task.await {
+            Ok(r) => {
+                findings.raw_lines += r.report.lines_read;
+                findings.parsed_records += r.parsed;
+                findings.tally.merge(r.tally);
+                findings.warnings.extend(r.warnings);
+                findings.pods.push(r.report);
+            }
+            // A reader that failed is a source not read, never one that passed.
+            Err(e) => findings.pods.push(PodReport {
+                name,
+                gaps: vec![Gap::new(
+                    GapKind::Unreadable,
+                    format!("reading failed: {e}"),
+                )],
+                ..PodReport::default()
+            }),
+        }
+    }
+    findings
+}
+
+async fn read_one(
+    path: &Path,
+    tally: Tally,
+    max_line: usize,
+    reference: DateTime<Utc>,
+    mut stop: StopSignal,
+) -> SourceRead {
+    let name = display_name(path);
+    let mut ledger = Ledger::default();
+    let mut warnings = Vec::new();
+    let mut report = PodReport {
+        name: name.clone(),
+        ..PodReport::default()
+    };
+    let mut reader: Box<dyn AsyncRead + Unpin + Send> = if path.as_os_str() == "-" {
+        Box::new(tokio::io::stdin())
+    } else {
+        match tokio::fs::File::open(path).await {
+            Ok(f) => Box::new(f),
+            Err(e) => {
+                ledger.open(Gap::new(
+                    GapKind::Unreadable,
+                    format!("cannot read {name}: {e}"),
+                ));
+                return SourceRead {
+                    tally,
+                    report: PodReport {
+                        gaps: ledger.into_gaps(),
+                        ..report
+                    },
+                    parsed: 0,
+                    warnings,
+                };
+            }
+        }
+    };
+    let mut decoder = Decoder::with_max_line(tally, max_line);
+    decoder.set_reference(reference);
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        // Stdin may block for ever: a stop must not wait for it.
+        let n = tokio::select! {
+            r = reader.read(&mut buf) => r,
+            s = stop.wait() => {
+                let why = match s {
+                    Stop::Interrupted => "stopped by a signal",
+                    Stop::WindowEnd => "stopped",
+                };
+                ledger.open(Gap::new(
+                    GapKind::StoppedEarly,
+                    format!("{why} before {name} was read to its end ({} bytes read)", report.bytes_read),
+                ));
+                break;
+            }
+        };
+        match n {
+            Ok(0) => break,
+            Ok(n) => {
+                report.bytes_read += n as u64;
+                decoder.feed(&buf[..n]);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                ledger.open(Gap::new(
+                    GapKind::Unreadable,
+                    format!("reading {name} failed after {} bytes: {e}", report.bytes_read),
+                ));
+                break;
+            }
+        }
+    }
+    let (tally, stats) = decoder.finish();
+    report.lines_read = stats.lines;
+    note_stats(&name, &stats, &mut ledger, &mut warnings);
+    if report.bytes_read == 0 && ledger.is_closed() {
+        ledger.open(Gap::new(
+            GapKind::NotUnderstood,
+            format!("{name} is empty: nothing was read (did the command that saved it fail?)"),
+        ));
+    }
+    SourceRead {
+        tally,
+        report: PodReport {
+            gaps: ledger.into_gaps(),
+            ..report
+        },
+        parsed: stats.parsed,
+        warnings,
+    }
+}

@@ -1,0 +1,146 @@
+//! Where Falco's output comes from: the Falco pods of a cluster ([`pods`], found by
+//! [`discover`]) or files and stdin ([`files`]). Every source ends with a report whose coverage
+//! ledger says what part of the window it did not prove it read and understood.
+
+pub mod discover;
+pub mod files;
+pub mod pods;
+
+use std::sync::atomic::{AtomicU64, AtomicUsize};
+
+use tokio::sync::{mpsc, watch};
+
+use crate::falco::DecodeStats;
+use crate::verdict::{Alert, Gap, GapKind, Ledger, PodReport, Tally};
+
+/// Why a run is stopping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// The window is over (`--for` ended, or `--watch` without an end was stopped): a followed
+    /// log read until now is complete.
+    WindowEnd,
+    /// SIGINT / SIGTERM before the window was read to its end.
+    Interrupted,
+}
+
+/// The receiving end of a run's stop: readers look at it between chunks.
+#[derive(Debug, Clone)]
+pub struct StopSignal(watch::Receiver<Option<Stop>>);
+
+impl StopSignal {
+    pub fn channel() -> (watch::Sender<Option<Stop>>, StopSignal) {
+        let (tx, rx) = watch::channel(None);
+        (tx, StopSignal(rx))
+    }
+
+    /// A signal that never fires.
+    pub fn never() -> StopSignal {
+        // A dropped sender reads as "no stop, ever" (see `wait`).
+        Self::channel().1
+    }
+
+    pub fn now(&self) -> Option<Stop> {
+        *self.0.borrow()
+    }
+
+    /// Waits for the stop; never returns when its sender is gone without stopping.
+    pub async fn wait(&mut self) -> Stop {
+        loop {
+            if let Some(s) = self.now() {
+                return s;
+            }
+            if self.0.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+}
+
+/// What a live view is told while following.
+#[derive(Debug, Clone)]
+pub enum LiveEvent {
+    /// An alert for the namespace in the window.
+    Alert(Box<Alert>),
+    /// Now following this Falco pod.
+    Followed { pod: String, node: Option<String> },
+    /// This Falco pod's log ended before the window did, with the gaps that left.
+    Ended { pod: String, gaps: Vec<Gap> },
+}
+
+/// Bounded: a slow terminal holds the readers back instead of growing memory.
+pub type LiveSender = mpsc::Sender<LiveEvent>;
+
+/// Hands a tally's newly counted alerts to the live view, waiting while it is behind.
+pub(crate) async fn send_live(live: Option<&LiveSender>, tally: &mut Tally) {
+    let Some(tx) = live else { return };
+    for a in tally.take_live() {
+        if tx.send(LiveEvent::Alert(Box::new(a))).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Counters for a progress display while pods are read.
+#[derive(Debug, Default)]
+pub struct Progress {
+    pub pods_total: AtomicUsize,
+    pub pods_done: AtomicUsize,
+    pub bytes: AtomicU64,
+}
+
+/// What one source's reading produced.
+pub struct SourceRead {
+    pub tally: Tally,
+    pub report: PodReport,
+    pub parsed: u64,
+    pub warnings: Vec<String>,
+}
+
+/// Turns decoder statistics into warnings, and into gaps where something that may have been an
+/// alert for the namespace was not understood. The one place that judges a decoded log.
+pub(crate) fn note_stats(
+    name: &str,
+    stats: &DecodeStats,
+    ledger: &mut Ledger,
+    warnings: &mut Vec<String>,
+) {
+    if stats.oversized > 0 {
+        warnings.push(format!(
+            "{name}: {} line(s) longer than the line limit were skipped (raise --max-line-bytes)",
+            stats.oversized
+        ));
+    }
+    if stats.oversized_wanted > 0 {
+        ledger.open(Gap::new(
+            GapKind::OverlongLine,
+            format!(
+                "{} over-long line(s) or alert(s) spread over too many lines mention the namespace and could not be parsed (raise --max-line-bytes)",
+                stats.oversized_wanted
+            ),
+        ));
+    }
+    if stats.loosely_dated > 0 {
+        warnings.push(format!(
+            "{name}: {} text alert(s) had no kubelet time stamp: their date comes from nearby lines and their clock is taken as UTC (save logs with `kubectl logs --timestamps`)",
+            stats.loosely_dated
+        ));
+    }
+    if stats.malformed > 0 {
+        ledger.open(Gap::new(
+            GapKind::NotUnderstood,
+            format!(
+                "{} JSON line(s) that could hold an alert for the namespace are malformed, truncated or not Falco's: an alert cut short cannot be counted; check the log around them",
+                stats.malformed
+            ),
+        ));
+    }
+    if stats.lines > 0 && stats.recognized == 0 {
+        ledger.open(Gap::new(
+            GapKind::NotUnderstood,
+            format!(
+                "none of its {} line(s) is Falco output (JSON alerts, text alerts or Falco's own messages): is this the right input?",
+                stats.lines
+            ),
+        ));
+    }
+}

@@ -1,0 +1,341 @@
+//! One Falco pod's log for the window: the same reader for a one-shot check, a `--for` soak and
+//! `--watch` (stern's single `Tail`). It reads the previous instance when the container
+//! restarted inside the window, follows the current one when asked, probes for rotation, and
+//! closes the pod's coverage ledger only when all of that went through.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use k8s_openapi::api::core::v1::Pod;
+use tokio::time::Instant;
+
+use super::{note_stats, send_live, LiveEvent, LiveSender, Progress, SourceRead, Stop, StopSignal};
+use crate::cluster::{self, Cluster, ClusterError, LogRequest};
+use crate::falco::{self, Decoder};
+use crate::verdict::{AlertFilter, AlertList, Gap, GapKind, Ledger, LogOrigin, PodReport, Tally};
+
+/// How long a followed stream is still read after a stop: lines already on their way (written
+/// just before the window ended) still count.
+const STOP_DRAIN: Duration = Duration::from_millis(500);
+
+/// What every Falco pod's reader shares.
+#[derive(Clone)]
+pub struct PodReader {
+    pub cluster: Cluster,
+    pub falco_namespace: String,
+    /// `--container`, if given.
+    pub container: Option<String>,
+    pub filter: Arc<AlertFilter>,
+    /// One bounded list of alerts for all pods.
+    pub alerts: AlertList,
+    pub max_line: usize,
+    /// Ends every request (one-shot: `--timeout`; following: far away, the stop ends it).
+    pub deadline: Instant,
+    /// Keep the current instance's stream open for new lines until the stop.
+    pub follow: bool,
+    pub stop: StopSignal,
+    pub live: Option<LiveSender>,
+    pub progress: Option<Arc<Progress>>,
+}
+
+/// How reading one instance's log ended, short of an error.
+enum End {
+    /// The server ended the stream.
+    Complete,
+    /// The run's stop came first.
+    Stopped(Stop),
+}
+
+impl PodReader {
+    fn tally(&self, origin: &LogOrigin) -> Tally {
+        let mut t = Tally::with_alerts(self.filter.clone(), origin.clone(), self.alerts.clone());
+        if self.live.is_some() {
+            t.keep_live();
+        }
+        t
+    }
+
+    /// Reads the window from the pod's Falco container and says what part is not covered.
+    pub async fn read(&self, pod: &Pod) -> SourceRead {
+        if let (true, Some(tx)) = (self.follow, &self.live) {
+            let _ = tx
+                .send(LiveEvent::Followed {
+                    pod: cluster::name_of(pod),
+                    node: cluster::node_of(pod),
+                })
+                .await;
+        }
+        let read = self.read_pod(pod).await;
+        if let Some(p) = &self.progress {
+            p.pods_done.fetch_add(1, Ordering::Relaxed);
+        }
+        // A followed pod whose log ended on its own (not at the run's stop) is news.
+        if let (Some(tx), None, false) = (&self.live, self.stop.now(), read.report.is_closed()) {
+            let _ = tx
+                .send(LiveEvent::Ended {
+                    pod: read.report.name.clone(),
+                    gaps: read.report.gaps.clone(),
+                })
+                .await;
+        }
+        read
+    }
+
+    async fn read_pod(&self, pod: &Pod) -> SourceRead {
+        let start = self.filter.window.start;
+        let mut ledger = Ledger::default();
+        let mut warnings = Vec::new();
+        let (mut report, target) = pod_target(pod, self.container.as_deref());
+        let name = report.name.clone();
+        let mut total = self.tally(&LogOrigin::default());
+        let mut parsed = 0;
+        let done = |report: PodReport, ledger: Ledger, total, parsed, warnings| SourceRead {
+            tally: total,
+            report: PodReport {
+                gaps: ledger.into_gaps(),
+                ..report
+            },
+            parsed,
+            warnings,
+        };
+        let (container, origin) = match target {
+            Ok(t) => t,
+            Err(gap) => {
+                ledger.open(gap);
+                return done(report, ledger, total, parsed, warnings);
+            }
+        };
+        let cov = cluster::coverage(pod, &container, start);
+        for g in cov.gaps.iter().cloned() {
+            ledger.open(g);
+        }
+        if !cov.scheduled {
+            return done(report, ledger, total, parsed, warnings);
+        }
+        let mut instances = vec![false];
+        if cov.read_previous {
+            instances.insert(0, true);
+            report.previous_read = true;
+        }
+        for previous in instances {
+            let which = if previous { "previous instance" } else { "log" };
+            let request = LogRequest {
+                follow: self.follow && !previous,
+                container: container.clone(),
+                previous,
+                since: Some(start),
+                limit_bytes: None,
+            };
+            let mut decoder = Decoder::with_max_line(self.tally(&origin), self.max_line);
+            let (bytes, end) = self.stream(&name, &request, &mut decoder).await;
+            let (mut tally, stats) = decoder.finish();
+            send_live(self.live.as_ref(), &mut tally).await;
+            report.bytes_read += bytes;
+            report.lines_read += stats.lines;
+            parsed += stats.parsed;
+            note_stats(&name, &stats, &mut ledger, &mut warnings);
+            total.merge(tally);
+            let end = match end {
+                Ok(end) => end,
+                Err(e) => {
+                    ledger.open(e.gap(which));
+                    continue;
+                }
+            };
+            match end {
+                // A followed stream must last as long as the window.
+                End::Complete if request.follow => ledger.open(Gap::new(
+                    GapKind::StreamBroken,
+                    format!("{which}: the log stream ended before the window did (pod deleted or container stopped)"),
+                )),
+                End::Complete => {}
+                End::Stopped(Stop::WindowEnd) if request.follow => {}
+                End::Stopped(stop) => {
+                    let why = match stop {
+                        Stop::Interrupted => "stopped by a signal",
+                        Stop::WindowEnd => "the window ended",
+                    };
+                    ledger.open(Gap::new(
+                        GapKind::StoppedEarly,
+                        format!("{which}: {why} before the log was read to its end ({bytes} bytes read)"),
+                    ));
+                    break;
+                }
+            }
+            // A log that begins after the window start while the container ran before it: the
+            // kubelet may have rotated the older part away. The head of the current file tells.
+            let began_late = stats
+                .first_line_time
+                .is_none_or(|t| t > start + chrono::Duration::seconds(1));
+            let ran_before = cov.running_since.is_some_and(|t| t < start);
+            if !previous && began_late && ran_before {
+                let since = cov.running_since.unwrap_or(start);
+                if let Some(gap) = self.rotated_gap(&name, &container, since).await {
+                    ledger.open(gap);
+                }
+            }
+        }
+        done(report, ledger, total, parsed, warnings)
+    }
+
+    /// Streams one instance's log into the decoder until it ends, the deadline passes, or the
+    /// run's stop (after which a followed stream is drained briefly).
+    async fn stream(
+        &self,
+        pod: &str,
+        request: &LogRequest,
+        decoder: &mut Decoder<Tally>,
+    ) -> (u64, Result<End, ClusterError>) {
+        let mut stop = self.stop.clone();
+        if let Some(s) = stop.now() {
+            return (0, Ok(End::Stopped(s)));
+        }
+        let opening = self
+            .cluster
+            .open_log(&self.falco_namespace, pod, request, self.deadline);
+        let mut stream = tokio::select! {
+            r = opening => match r {
+                Ok(s) => s,
+                Err(e) => return (0, Err(e)),
+            },
+            s = stop.wait() => {
+                // A followed log that never answered was not read, whatever ended the run.
+                if request.follow && s == Stop::WindowEnd {
+                    return (0, Err(ClusterError::NoAnswer { pod: pod.to_string() }));
+                }
+                return (0, Ok(End::Stopped(s)));
+            }
+        };
+        let mut draining: Option<(Instant, Stop)> = None;
+        loop {
+            let until = draining.map_or(self.deadline, |(d, _)| d.min(self.deadline));
+            let read_so_far = stream.bytes();
+            let next = match draining {
+                Some(_) => stream.next_chunk(until).await,
+                None => tokio::select! {
+                    r = stream.next_chunk(until) => r,
+                    s = stop.wait() => {
+                        if !request.follow {
+                            return (read_so_far, Ok(End::Stopped(s)));
+                        }
+                        draining = Some((Instant::now() + STOP_DRAIN, s));
+                        continue;
+                    }
+                },
+            };
+            let chunk = match next {
+                Ok(Some(chunk)) => chunk,
+                Ok(None) => {
+                    let end = draining.map_or(End::Complete, |(_, s)| End::Stopped(s));
+                    return (read_so_far, Ok(end));
+                }
+                Err(ClusterError::Deadline { .. }) if draining.is_some() => {
+                    let end = draining.map_or(End::Complete, |(_, s)| End::Stopped(s));
+                    return (read_so_far, Ok(end));
+                }
+                Err(e) => return (read_so_far, Err(e)),
+            };
+            let n = chunk.len();
+            decoder.feed(chunk);
+            stream.consume(n);
+            if let Some(p) = &self.progress {
+                p.bytes.fetch_add(n as u64, Ordering::Relaxed);
+            }
+            send_live(self.live.as_ref(), decoder.sink_mut()).await;
+        }
+    }
+
+    /// Reads the first line of the current log file. Falco prints its banner as it starts, so a
+    /// file that begins well after the container started, and after the window start, lost its
+    /// older part to rotation (the API serves only the current file).
+    async fn rotated_gap(
+        &self,
+        pod: &str,
+        container: &str,
+        running_since: DateTime<Utc>,
+    ) -> Option<Gap> {
+        let start = self.filter.window.start;
+        let request = LogRequest {
+            follow: false,
+            container: container.to_string(),
+            previous: false,
+            since: None,
+            limit_bytes: Some(4096),
+        };
+        // A followed check has no deadline of its own; the probe is one small request.
+        let deadline = self
+            .deadline
+            .min(Instant::now() + Duration::from_secs(30));
+        let mut head = Vec::new();
+        let probe = async {
+            let mut stream = self
+                .cluster
+                .open_log(&self.falco_namespace, pod, &request, deadline)
+                .await?;
+            while head.len() < 8192 {
+                let Some(chunk) = stream.next_chunk(deadline).await? else {
+                    break;
+                };
+                let n = chunk.len();
+                head.extend_from_slice(chunk);
+                stream.consume(n);
+            }
+            Ok::<(), ClusterError>(())
+        };
+        if let Err(e) = probe.await {
+            return Some(e.gap("could not check for log rotation"));
+        }
+        let since = running_since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        if head.is_empty() {
+            // Falco prints a banner as it starts: an empty file means it was rotated just now.
+            return Some(Gap::new(
+                GapKind::Rotated,
+                format!("the current log file is empty although the container has run since {since}: the kubelet rotated the window away, alerts in it cannot be read"),
+            ));
+        }
+        let first = falco::time::split_kubelet_prefix(&head).map(|(t, _)| t)?;
+        let banner_slack = chrono::Duration::seconds(60);
+        (first > start && first > running_since + banner_slack).then(|| {
+            Gap::new(
+                GapKind::Rotated,
+                format!(
+                    "the current log file begins at {} but the window starts at {}: the kubelet rotated the older part away, alerts in between cannot be read",
+                    first.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                    start.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                ),
+            )
+        })
+    }
+}
+
+/// The pod's report to fill, and the container to read with its origin for alerts; a gap when
+/// no container can be chosen.
+pub fn pod_target(
+    pod: &Pod,
+    wanted: Option<&str>,
+) -> (PodReport, Result<(String, LogOrigin), Gap>) {
+    let name = cluster::name_of(pod);
+    let node = cluster::node_of(pod);
+    let mut report = PodReport {
+        name: name.clone(),
+        node: node.clone(),
+        ..PodReport::default()
+    };
+    match cluster::choose_container(pod, wanted) {
+        Ok(container) => {
+            report.container = Some(container.clone());
+            let origin = LogOrigin {
+                pod: Some(name),
+                node,
+                container: Some(container.clone()),
+            };
+            (report, Ok((container, origin)))
+        }
+        Err(why) => (
+            report,
+            Err(Gap::new(GapKind::NotRunning, format!("pod {name} {why}"))),
+        ),
+    }
+}

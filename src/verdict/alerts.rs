@@ -1,0 +1,210 @@
+//! Alerts as reported, and the bounded list that keeps the most important of them.
+
+use std::collections::BinaryHeap;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::falco::Priority;
+
+/// Where a log came from: a Falco pod's container, or a file.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct LogOrigin {
+    pub pod: Option<String>,
+    pub node: Option<String>,
+    pub container: Option<String>,
+}
+
+/// One alert for the namespace in the window, as reported in `alerts`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Alert {
+    /// RFC3339 with nanoseconds, UTC; null when the text log gave no date.
+    pub time: Option<String>,
+    pub priority: String,
+    pub rule: Option<String>,
+    pub source: Option<String>,
+    pub hostname: Option<String>,
+    pub output: Option<String>,
+    pub output_fields: Option<Map<String, Value>>,
+    pub pod: Option<String>,
+    pub node: Option<String>,
+    pub container: Option<String>,
+    /// The workload's namespace.
+    pub namespace: Option<String>,
+    /// At or above the threshold (or of a priority Falco does not define), and not ignored.
+    pub blocking: bool,
+    /// Matched `--ignore-rule` / `--ignore-file`: counted and shown, never blocking.
+    pub ignored: bool,
+    #[serde(skip)]
+    pub level: Option<Priority>,
+    #[serde(skip)]
+    pub at: Option<DateTime<Utc>>,
+}
+
+/// Keeps at most `cap` alerts, preferring the most severe, then the earliest. A handle: the
+/// readers of all pods share one list, so memory is bounded by `cap` whatever the pod count.
+#[derive(Debug, Clone, Default)]
+pub struct AlertList {
+    kept: Arc<Mutex<Kept>>,
+}
+
+#[derive(Debug, Default)]
+struct Kept {
+    cap: usize,
+    /// Max-heap on [`Ranked`]: the top is the least interesting kept alert.
+    heap: BinaryHeap<Ranked>,
+    omitted: u64,
+}
+
+/// An alert ordered by how little it matters: less severe, then later, is greater.
+#[derive(Debug)]
+struct Ranked(Alert);
+
+impl Ranked {
+    #[allow(clippy::type_complexity)]
+    fn key(
+        &self,
+    ) -> (
+        bool,
+        bool,
+        u8,
+        bool,
+        Option<DateTime<Utc>>,
+        Option<&str>,
+        Option<&str>,
+    ) {
+        let a = &self.0;
+        // Blocking alerts first, accepted noise last; unknown priorities rank with the most
+        // severe: they block.
+        (
+            !a.blocking,
+            a.ignored,
+            a.level.map_or(0, |p| p as u8),
+            a.at.is_none(),
+            a.at,
+            a.pod.as_deref(),
+            a.output.as_deref(),
+        )
+    }
+}
+
+impl PartialEq for Ranked {
+    fn eq(&self, o: &Self) -> bool {
+        self.key() == o.key()
+    }
+}
+impl Eq for Ranked {}
+impl PartialOrd for Ranked {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Ranked {
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        self.key().cmp(&o.key())
+    }
+}
+
+impl AlertList {
+    pub fn new(cap: usize) -> Self {
+        AlertList {
+            kept: Arc::new(Mutex::new(Kept {
+                cap,
+                heap: BinaryHeap::new(),
+                omitted: 0,
+            })),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Kept> {
+        // A panic elsewhere while holding the lock leaves the list usable.
+        self.kept.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn push(&self, alert: Alert) {
+        let mut k = self.lock();
+        if k.heap.len() < k.cap {
+            k.heap.push(Ranked(alert));
+            return;
+        }
+        k.omitted += 1;
+        let new = Ranked(alert);
+        if k.heap.peek().is_some_and(|worst| new < *worst) {
+            k.heap.pop();
+            k.heap.push(new);
+        }
+    }
+
+    /// Adds another list's alerts (nothing when both are the same shared list).
+    pub fn merge(&self, other: AlertList) {
+        if Arc::ptr_eq(&self.kept, &other.kept) {
+            return;
+        }
+        let (heap, omitted) = {
+            let mut o = other.lock();
+            (std::mem::take(&mut o.heap), std::mem::take(&mut o.omitted))
+        };
+        self.lock().omitted += omitted;
+        for r in heap {
+            self.push(r.0);
+        }
+    }
+
+    /// Sorted by time (undated last), then by severity; and how many were left out.
+    pub fn into_sorted(self) -> (Vec<Alert>, u64) {
+        let (heap, omitted) = {
+            let mut k = self.lock();
+            (std::mem::take(&mut k.heap), k.omitted)
+        };
+        let mut alerts: Vec<Alert> = heap.into_iter().map(|r| r.0).collect();
+        // Deterministic whatever order the pods finished in.
+        alerts.sort_by_cached_key(|x| {
+            (
+                x.at.is_none(),
+                x.at,
+                x.level.map_or(0, |p| p as u8),
+                x.pod.clone(),
+                x.output.clone(),
+            )
+        });
+        (alerts, omitted)
+    }
+}
+
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn alert_list_keeps_the_most_severe() {
+        let l = AlertList::new(2);
+        let mk = |p: Option<Priority>| Alert {
+            time: None,
+            priority: String::new(),
+            rule: None,
+            source: None,
+            hostname: None,
+            output: None,
+            output_fields: None,
+            pod: None,
+            node: None,
+            container: None,
+            namespace: None,
+            blocking: true,
+            ignored: false,
+            level: p,
+            at: None,
+        };
+        l.push(mk(Some(Priority::Debug)));
+        l.push(mk(Some(Priority::Notice)));
+        l.push(mk(Some(Priority::Critical)));
+        l.push(mk(Some(Priority::Debug)));
+        let (v, omitted) = l.into_sorted();
+        let got: Vec<_> = v.iter().map(|a| a.level).collect();
+        assert_eq!(got, vec![Some(Priority::Critical), Some(Priority::Notice)]);
+        assert_eq!(omitted, 2);
+    }
+}

@@ -1,0 +1,227 @@
+//! From what the sources found to the verdict, the reason and the exit code.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+
+use super::breakdown::GroupBy;
+use super::filter::{Scope, Window};
+use super::result::{CheckResult, Exit, InputKind, PodReport, Verdict};
+use super::tally::Tally;
+use crate::cluster::ClusterError;
+use crate::falco::Priority;
+
+/// Why nothing at all could be read.
+#[derive(Debug, thiserror::Error)]
+pub enum Skip {
+    /// `AEGIS_SECURITY__FALCO_ENABLED` switched the check off.
+    #[error("disabled: AEGIS_SECURITY__FALCO_ENABLED={value}; unset it to run the Falco check")]
+    Disabled { value: String },
+    /// The cluster could not be reached, or refused to list the Falco pods.
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+    /// No pod matches the Falco selector.
+    #[error("no Falco pods: no pod in namespace {namespace} matches {tried}. Is Falco installed? Check `kubectl get pods -n {namespace} --show-labels`, then pass --falco-namespace / --selector")]
+    NoFalcoPods { namespace: String, tried: String },
+    /// `--nodes-of-namespace`: no Falco pod runs where the namespace's pods do.
+    #[error("--nodes-of-namespace: no Falco pod runs on a node of namespace {namespace} (it has {workloads} pod(s))")]
+    NoPodsOnNodes { namespace: String, workloads: usize },
+    /// `--nodes-of-namespace`: the namespace's pods could not be listed.
+    #[error("--nodes-of-namespace: {0}")]
+    NodesOfNamespace(ClusterError),
+}
+
+/// Everything the check learned, before it becomes a [`CheckResult`].
+#[derive(Debug)]
+pub struct Findings {
+    pub tally: Tally,
+    pub pods: Vec<PodReport>,
+    pub raw_lines: u64,
+    pub parsed_records: u64,
+    /// Why nothing at all could be read, when so.
+    pub skipped: Option<Skip>,
+    /// Which Falco pods were read and why (cluster input).
+    pub scope: Option<String>,
+    pub warnings: Vec<String>,
+}
+
+impl Findings {
+    /// Nothing could be read.
+    pub fn skipped(tally: Tally, why: Skip, warnings: Vec<String>) -> Self {
+        Findings {
+            tally,
+            pods: Vec::new(),
+            raw_lines: 0,
+            parsed_records: 0,
+            skipped: Some(why),
+            scope: None,
+            warnings,
+        }
+    }
+}
+
+/// The fixed facts of a check, echoed in the result.
+#[derive(Debug, Clone)]
+pub struct Echo {
+    pub scope: Scope,
+    pub falco_namespace: String,
+    pub label_selector: String,
+    pub window: Window,
+    pub since_minutes: u64,
+    pub threshold: Priority,
+    pub fail_closed: bool,
+    pub input: InputKind,
+    pub group_by: Option<GroupBy>,
+}
+
+/// Works out the verdict, the reason and the exit code. A source counts as read only when its
+/// ledger is closed; `error` is rendered here, once, from the gaps.
+pub fn conclude(echo: Echo, f: Findings) -> CheckResult {
+    let Findings {
+        tally,
+        mut pods,
+        raw_lines,
+        parsed_records,
+        skipped,
+        scope,
+        mut warnings,
+    } = f;
+    for p in &mut pods {
+        p.error = (!p.gaps.is_empty()).then(|| {
+            p.gaps
+                .iter()
+                .map(|g| g.message.as_str())
+                .collect::<Vec<_>>()
+                .join("; ")
+        });
+    }
+    let open: Vec<&PodReport> = pods.iter().filter(|p| !p.is_closed()).collect();
+    let incomplete = skipped.is_none() && !open.is_empty();
+    let blocking = tally.blocking;
+    let threshold = echo.threshold.as_upper();
+    let whom = echo.scope.describe();
+
+    if tally.syscall_drops > 0 {
+        warnings.push(format!(
+            "Falco reported {} syscall event drop(s) inside the window: it may have missed events (see Falco's syscall_event_drops settings)",
+            tally.syscall_drops
+        ));
+    }
+    if tally.undated > 0 {
+        warnings.push(format!(
+            "{} text alert(s) for {whom} carried no date and were counted as inside the window (read logs with kubelet timestamps or set time_format_iso_8601)",
+            tally.undated
+        ));
+    }
+    let disabled = matches!(skipped, Some(Skip::Disabled { .. }));
+    let sources = if echo.input == InputKind::Logs {
+        "input(s)"
+    } else {
+        "Falco pod(s)"
+    };
+    let (verdict, reason) = if blocking > 0 {
+        let whose = match &echo.scope {
+            Scope::All => "across all namespaces".to_string(),
+            Scope::Namespace(n) => format!("for namespace {n}"),
+        };
+        let mut r = format!("{blocking} Falco alert(s) at or above {threshold} {whose}");
+        if incomplete {
+            r.push_str(&format!(
+                " ({} {sources} could not be read fully)",
+                open.len()
+            ));
+        }
+        (Verdict::Blocked, Some(r))
+    } else if let Some(why) = &skipped {
+        (Verdict::Skipped, Some(why.to_string()))
+    } else if incomplete {
+        let details: Vec<String> = open
+            .iter()
+            .map(|p| format!("{}: {}", p.name, p.error.as_deref().unwrap_or("")))
+            .collect();
+        (
+            Verdict::Incomplete,
+            Some(format!(
+                "could not read the whole window from {} of {} {sources}; no blocking alert in what was read. {}",
+                open.len(),
+                pods.len(),
+                details.join("; ")
+            )),
+        )
+    } else {
+        (Verdict::Passed, None)
+    };
+
+    let exit = match verdict {
+        Verdict::Passed => Exit::Passed,
+        Verdict::Blocked => Exit::Blocked,
+        Verdict::Skipped if disabled => Exit::Passed,
+        Verdict::Skipped | Verdict::Incomplete if echo.fail_closed => Exit::NotVerified,
+        Verdict::Skipped | Verdict::Incomplete => Exit::Passed,
+    };
+    // The loud part of fail-open: said on stderr and kept in the result's `stderr`.
+    match verdict {
+        Verdict::Skipped if disabled => warnings.push(format!(
+            "Falco check disabled, nothing was checked: {}",
+            reason.as_deref().unwrap_or("")
+        )),
+        Verdict::Skipped | Verdict::Incomplete => {
+            let what = if exit == Exit::NotVerified {
+                "failing closed (exit 3)"
+            } else {
+                "failing open: the gate passes without a verdict"
+            };
+            warnings.push(format!(
+                "Falco check could NOT verify {whom}, {what}: {}",
+                reason.as_deref().unwrap_or("")
+            ));
+        }
+        Verdict::Passed | Verdict::Blocked => {}
+    }
+    let timeline = tally.timeline.minutes();
+    let (alerts, alerts_omitted) = tally.alerts.into_sorted();
+    CheckResult {
+        tool: "falco",
+        passed: exit == Exit::Passed,
+        skipped: verdict == Verdict::Skipped,
+        reason,
+        namespace_filter: echo.scope.as_filter().to_string(),
+        falco_namespace: echo.falco_namespace,
+        label_selector: echo.label_selector,
+        since_timestamp: echo
+            .window
+            .start
+            .to_rfc3339_opts(SecondsFormat::AutoSi, true),
+        since_minutes: echo.since_minutes,
+        severity_threshold: threshold.to_string(),
+        alert_count: tally.summary.total(),
+        summary: tally.summary,
+        alerts,
+        raw_lines_count: raw_lines,
+        stderr: (!warnings.is_empty()).then(|| warnings.join("\n")),
+        blocking_count: blocking,
+        incomplete,
+        pods,
+        verdict,
+        fail_closed: echo.fail_closed,
+        exit_code: i32::from(exit.code()),
+        alerts_omitted,
+        syscall_drops: tally.syscall_drops,
+        parsed_records,
+        outside_window_count: tally.outside_window,
+        input: echo.input,
+        all_namespaces: echo.scope == Scope::All,
+        scope,
+        ignored_count: tally.ignored,
+        group_by: echo.group_by,
+        groups: tally.groups.rows(),
+        timeline,
+        namespaces: tally.namespaces.rows(),
+        exit,
+        warnings,
+    }
+}
+
+/// Minutes in the window up to now, rounded up (the seed's `since_minutes`).
+pub fn minutes_since(start: DateTime<Utc>, now: DateTime<Utc>) -> u64 {
+    let secs = (now - start).num_seconds().max(0) as u64;
+    secs.div_ceil(60)
+}

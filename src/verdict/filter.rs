@@ -1,0 +1,110 @@
+//! Which events count: the namespace scope, the time window, the threshold, and a byte
+//! prefilter that lets the decoder skip lines that cannot matter.
+
+use chrono::{DateTime, Utc};
+use memchr::memmem;
+
+use super::breakdown::GroupBy;
+use super::ignore::Ignores;
+use crate::falco::Priority;
+
+/// The time window: events at or after `start` (inclusive) and, when set, before `end`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub start: DateTime<Utc>,
+    pub end: Option<DateTime<Utc>>,
+}
+
+impl Window {
+    pub fn contains(&self, t: DateTime<Utc>) -> bool {
+        t >= self.start && self.end.is_none_or(|e| t < e)
+    }
+}
+
+/// Whose alerts count: one namespace (exact match) or every namespace (`-A`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    Namespace(String),
+    All,
+}
+
+impl Scope {
+    pub fn namespace(&self) -> Option<&str> {
+        match self {
+            Scope::Namespace(n) => Some(n),
+            Scope::All => None,
+        }
+    }
+
+    /// `namespace_filter` in the JSON contract: the name, or `"*"` for every namespace.
+    pub fn as_filter(&self) -> &str {
+        self.namespace().unwrap_or("*")
+    }
+
+    /// "namespace NS" or "all namespaces", for messages.
+    pub fn describe(&self) -> String {
+        match self {
+            Scope::Namespace(n) => format!("namespace {n}"),
+            Scope::All => "all namespaces".to_string(),
+        }
+    }
+}
+
+/// What to look for: alerts in the scope, in the window, blocking from `threshold` up unless
+/// accepted as noise.
+#[derive(Debug)]
+pub struct AlertFilter {
+    pub scope: Scope,
+    pub window: Window,
+    pub threshold: Priority,
+    pub ignores: Ignores,
+    pub group_by: Option<GroupBy>,
+    /// Most lines belong to other namespaces: a line without these bytes is not parsed.
+    needle: Option<memmem::Finder<'static>>,
+    drop_needle: memmem::Finder<'static>,
+}
+
+impl AlertFilter {
+    pub fn new(namespace: &str, window: Window, threshold: Priority) -> Self {
+        Self::for_scope(Scope::Namespace(namespace.to_string()), window, threshold)
+    }
+
+    pub fn for_scope(scope: Scope, window: Window, threshold: Priority) -> Self {
+        let needle = scope
+            .namespace()
+            .map(|n| memmem::Finder::new(n.as_bytes()).into_owned());
+        AlertFilter {
+            scope,
+            window,
+            threshold,
+            ignores: Ignores::default(),
+            group_by: None,
+            needle,
+            drop_needle: memmem::Finder::new(b"syscall event drop").into_owned(),
+        }
+    }
+
+    /// True when the bytes could hold an alert for the namespace or a Falco drop report.
+    pub fn may_match(&self, raw: &[u8]) -> bool {
+        match &self.needle {
+            Some(n) => n.find(raw).is_some() || self.drop_needle.find(raw).is_some(),
+            None => true,
+        }
+    }
+
+    /// True when the bytes name the namespace (not merely a drop report).
+    pub fn names_namespace(&self, raw: &[u8]) -> bool {
+        match &self.needle {
+            Some(n) => n.find(raw).is_some(),
+            None => true,
+        }
+    }
+
+    pub(crate) fn wants_namespace(&self, ns: Option<&str>) -> bool {
+        match (self.scope.namespace(), ns) {
+            (Some(want), Some(got)) => want == got,
+            (None, Some(_)) => true,
+            (_, None) => false,
+        }
+    }
+}

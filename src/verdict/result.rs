@@ -1,0 +1,146 @@
+//! The result of a check and its JSON contract (`-o json`): verdict, exit code, sources.
+
+use serde::Serialize;
+
+use super::alerts::Alert;
+use super::breakdown::{GroupBy, GroupStat, Minute, NamespaceStat};
+use super::ledger::Gap;
+use super::tally::Summary;
+
+/// The answer to the question.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    /// Every source closed its ledger and no alert at or above the threshold was found.
+    Passed,
+    /// An alert at or above the threshold was found (whatever else could not be read).
+    Blocked,
+    /// Could not look at all (Falco missing, no access, unreachable, disabled).
+    Skipped,
+    /// Looked, found nothing blocking, but some source has a gap in its coverage.
+    Incomplete,
+}
+
+impl Verdict {
+    pub fn as_upper(self) -> &'static str {
+        match self {
+            Verdict::Passed => "PASSED",
+            Verdict::Blocked => "BLOCKED",
+            Verdict::Skipped => "SKIPPED",
+            Verdict::Incomplete => "INCOMPLETE",
+        }
+    }
+}
+
+/// Exit codes: the contract scripts depend on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// 0: passed, disabled, or could not verify without `--fail-closed`.
+    Passed,
+    /// 1: an alert at or above the threshold.
+    Blocked,
+    /// 2: the user's own mistake; nothing was requested.
+    Usage,
+    /// 3: could not verify (skipped or incomplete) with `--fail-closed`, or the result was lost.
+    NotVerified,
+}
+
+impl Exit {
+    pub fn code(self) -> u8 {
+        match self {
+            Exit::Passed => 0,
+            Exit::Blocked => 1,
+            Exit::Usage => 2,
+            Exit::NotVerified => 3,
+        }
+    }
+}
+
+impl From<Exit> for std::process::ExitCode {
+    fn from(e: Exit) -> Self {
+        std::process::ExitCode::from(e.code())
+    }
+}
+
+/// One source (a Falco pod's container, a file, stdin) and how reading it went.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct PodReport {
+    pub name: String,
+    pub node: Option<String>,
+    pub container: Option<String>,
+    pub lines_read: u64,
+    pub bytes_read: u64,
+    /// Also read the previous container instance (restarted inside the window).
+    pub previous_read: bool,
+    /// The gaps' messages in one line; `null` when the ledger is closed.
+    pub error: Option<String>,
+    /// The coverage ledger: empty when this source was read for the whole window and understood.
+    pub gaps: Vec<Gap>,
+}
+
+impl PodReport {
+    pub fn is_closed(&self) -> bool {
+        self.gaps.is_empty()
+    }
+}
+
+/// Where Falco's output was read from: `"cluster"` or `"logs"` (files given with `--logs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InputKind {
+    Cluster,
+    Logs,
+}
+
+/// The result of a check: serializes to the JSON contract of `-o json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckResult {
+    pub tool: &'static str,
+    pub passed: bool,
+    pub skipped: bool,
+    pub reason: Option<String>,
+    pub namespace_filter: String,
+    pub falco_namespace: String,
+    pub label_selector: String,
+    pub since_timestamp: String,
+    pub since_minutes: u64,
+    pub severity_threshold: String,
+    pub alert_count: u64,
+    pub summary: Summary,
+    pub alerts: Vec<Alert>,
+    pub raw_lines_count: u64,
+    pub stderr: Option<String>,
+    pub blocking_count: u64,
+    pub incomplete: bool,
+    pub pods: Vec<PodReport>,
+    pub verdict: Verdict,
+    pub fail_closed: bool,
+    pub exit_code: i32,
+    /// Alerts counted but not listed (the list is bounded).
+    pub alerts_omitted: u64,
+    /// Falco's own "syscall event drop" reports inside the window: it may have missed events.
+    pub syscall_drops: u64,
+    /// Records that passed the byte prefilter and were parsed fully.
+    pub parsed_records: u64,
+    /// Alerts for the namespace that fell outside the window (ignored).
+    pub outside_window_count: u64,
+    /// Where the output was read from.
+    pub input: InputKind,
+    /// `-A`: every namespace (`namespace_filter` is `"*"`).
+    pub all_namespaces: bool,
+    /// Which Falco pods were read (all of them unless `--nodes-of-namespace`).
+    pub scope: Option<String>,
+    /// Alerts accepted as noise (`--ignore-rule`, `--ignore-file`): counted, never blocking.
+    pub ignored_count: u64,
+    /// `--group-by` key and rows (worst priority first).
+    pub group_by: Option<GroupBy>,
+    pub groups: Vec<GroupStat>,
+    /// Alerts per minute, from the first to the last.
+    pub timeline: Vec<Minute>,
+    /// `--all-namespaces`: one row per namespace, worst priority first.
+    pub namespaces: Vec<NamespaceStat>,
+    #[serde(skip)]
+    pub exit: Exit,
+    #[serde(skip)]
+    pub warnings: Vec<String>,
+}
