@@ -484,7 +484,10 @@ impl Cli {
         }
         o.group_by = self.group_by;
         o.now = now;
-        o.window = Window { start: since, end: until };
+        o.window = Window {
+            start: since,
+            end: until,
+        };
         o.follow = (self.watch || until.is_some()).then_some(Follow {
             until,
             relist_every: self.relist_every,

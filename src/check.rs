@@ -113,7 +113,9 @@ impl CheckOptions {
 
     /// The selector asked for, or the default one.
     pub fn selector_or_default(&self) -> &str {
-        self.selector.as_deref().unwrap_or(cluster::DEFAULT_SELECTOR)
+        self.selector
+            .as_deref()
+            .unwrap_or(cluster::DEFAULT_SELECTOR)
     }
 
     /// The alert filter these options describe.
@@ -342,10 +344,13 @@ async fn read_cluster(
                 findings.pods.push(r.report);
             }
             // A reader that failed or hung is a pod not read, never a pod that passed.
-            Some(Err(e)) => findings.pods.push(failed(name, format!("reading failed: {e}"))),
-            None => findings
+            Some(Err(e)) => findings
                 .pods
-                .push(failed(name, "did not stop within 5s of the window end".to_string())),
+                .push(failed(name, format!("reading failed: {e}"))),
+            None => findings.pods.push(failed(
+                name,
+                "did not stop within 5s of the window end".to_string(),
+            )),
         }
     }
     (selector, findings)

@@ -481,7 +481,10 @@ pub fn coverage(pod: &Pod, container: &str, window_start: DateTime<Utc>) -> Cove
             .status
             .as_ref()
             .and_then(|s| s.conditions.as_ref())
-            .and_then(|c| c.iter().find(|c| c.type_ == "PodScheduled" && c.status != "True"))
+            .and_then(|c| {
+                c.iter()
+                    .find(|c| c.type_ == "PodScheduled" && c.status != "True")
+            })
             .and_then(|c| c.message.clone().or(c.reason.clone()))
             .map(|m| format!(" ({m})"))
             .unwrap_or_default();
@@ -535,7 +538,9 @@ pub fn coverage(pod: &Pod, container: &str, window_start: DateTime<Utc>) -> Cove
     } else if cov.running_since.is_none() {
         cov.gaps.push(Gap::new(
             GapKind::NotRunning,
-            format!("container {container} reports no state: Falco is not known to be running there"),
+            format!(
+                "container {container} reports no state: Falco is not known to be running there"
+            ),
         ));
     }
     if let Some(t) = last {
@@ -644,7 +649,10 @@ mod tests {
         );
         let c = coverage(&p, "falco", start);
         assert!(!c.read_previous);
-        assert!(c.gaps.iter().any(|g| g.kind == GapKind::NotRunning && g.message.contains("CrashLoopBackOff")));
+        assert!(c
+            .gaps
+            .iter()
+            .any(|g| g.kind == GapKind::NotRunning && g.message.contains("CrashLoopBackOff")));
     }
 
     #[test]
@@ -652,16 +660,23 @@ mod tests {
         let start = DateTime::parse_from_rfc3339("2024-01-15T10:30:00Z")
             .expect("t")
             .with_timezone(&Utc);
-        let p = pod(json!({"metadata":{"name":"f"},"spec":{"containers":[{"name":"falco"}]},
-            "status":{"phase":"Pending","conditions":[{"type":"PodScheduled","status":"False","reason":"Unschedulable","message":"0/3 nodes are available"}]}}));
+        let p = pod(
+            json!({"metadata":{"name":"f"},"spec":{"containers":[{"name":"falco"}]},
+            "status":{"phase":"Pending","conditions":[{"type":"PodScheduled","status":"False","reason":"Unschedulable","message":"0/3 nodes are available"}]}}),
+        );
         let c = coverage(&p, "falco", start);
         assert!(!c.scheduled);
         assert_eq!(c.gaps.len(), 1);
         assert_eq!(c.gaps[0].kind, GapKind::NotScheduled);
         assert!(c.gaps[0].message.contains("0/3 nodes"), "{:?}", c.gaps);
-        let p = pod(json!({"metadata":{"name":"f"},"spec":{"nodeName":"n","containers":[{"name":"falco"}]},"status":{"phase":"Pending"}}));
+        let p = pod(
+            json!({"metadata":{"name":"f"},"spec":{"nodeName":"n","containers":[{"name":"falco"}]},"status":{"phase":"Pending"}}),
+        );
         let c = coverage(&p, "falco", start);
         assert!(c.scheduled);
-        assert_eq!(c.gaps.iter().map(|g| g.kind).collect::<Vec<_>>(), vec![GapKind::NotRunning]);
+        assert_eq!(
+            c.gaps.iter().map(|g| g.kind).collect::<Vec<_>>(),
+            vec![GapKind::NotRunning]
+        );
     }
 }

@@ -431,7 +431,13 @@ fn deeply_nested_json_does_not_crash_and_later_alerts_count() {
     // The refused alert is a gap in the file's coverage, named in the report.
     let gaps = &j["pods"][0]["gaps"];
     assert_eq!(gaps[0]["kind"], "not_understood", "{j}");
-    assert!(gaps[0]["message"].as_str().unwrap_or("").contains("malformed, truncated"), "{j}");
+    assert!(
+        gaps[0]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("malformed, truncated"),
+        "{j}"
+    );
 }
 
 #[test]

@@ -518,7 +518,15 @@ fn a_falco_pod_that_appears_during_the_window_is_followed_and_its_alert_counted(
         .appearing_at(t0 + secs(1.0)),
     ]));
     let r = run_live(
-        &e.args(&["--watch", "--for", "4s", "-o", "json", "--relist-every", "250ms"]),
+        &e.args(&[
+            "--watch",
+            "--for",
+            "4s",
+            "-o",
+            "json",
+            "--relist-every",
+            "250ms",
+        ]),
         &[],
         None,
     );
@@ -544,9 +552,16 @@ fn a_falco_pod_that_appears_during_the_window_is_followed_and_its_alert_counted(
     let new = e.server.log_requests("falco-new");
     // One followed stream (plus, as in a one-shot check, the rotation probe of the file's head,
     // since its first line came after the window start).
-    let followed: Vec<_> = new.iter().filter(|r| r.param("follow") == Some("true")).collect();
+    let followed: Vec<_> = new
+        .iter()
+        .filter(|r| r.param("follow") == Some("true"))
+        .collect();
     assert_eq!(followed.len(), 1, "{new:?}");
-    assert!(new.iter().all(|r| r.param("follow") == Some("true") || r.param("limitBytes").is_some()), "{new:?}");
+    assert!(
+        new.iter()
+            .all(|r| r.param("follow") == Some("true") || r.param("limitBytes").is_some()),
+        "{new:?}"
+    );
     assert_eq!(new[0].param("sinceTime"), a[0].param("sinceTime"));
     // It was listed repeatedly, and only picked up once it existed.
     let lists = e

@@ -84,7 +84,6 @@ impl<F: serde_json::ser::Formatter> serde_json::ser::Formatter for TerminalSafe<
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

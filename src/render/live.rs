@@ -55,4 +55,3 @@ pub fn progress_line(done: usize, total: usize, bytes: u64) -> String {
         bytes as f64 / (1024.0 * 1024.0)
     )
 }
-

@@ -50,7 +50,6 @@ fn verdict_word(v: Verdict, color: bool) -> String {
     }
 }
 
-
 /// The human view: header, per-priority table, blocking alerts, verdict line.
 fn text(r: &CheckResult, style: Style) -> String {
     let mut o = String::new();
@@ -326,4 +325,3 @@ fn warnings(r: &CheckResult, color: bool) -> String {
     }
     o
 }
-

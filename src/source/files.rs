@@ -141,7 +141,10 @@ async fn read_one(
             Err(e) => {
                 ledger.open(Gap::new(
                     GapKind::Unreadable,
-                    format!("reading {name} failed after {} bytes: {e}", report.bytes_read),
+                    format!(
+                        "reading {name} failed after {} bytes: {e}",
+                        report.bytes_read
+                    ),
                 ));
                 break;
             }

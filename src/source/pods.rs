@@ -40,12 +40,42 @@ pub struct PodReader {
     pub progress: Option<Arc<Progress>>,
 }
 
+/// At most this long after the stop, a followed stream may still be catching up.
+const DRAIN_CAP: Duration = Duration::from_secs(3);
+
 /// How reading one instance's log ended, short of an error.
+#[derive(Clone, Copy)]
 enum End {
     /// The server ended the stream.
     Complete,
     /// The run's stop came first.
     Stopped(Stop),
+    /// A followed stream was still delivering lines written before the stop, [`DRAIN_CAP`]
+    /// after it: the end of the window did not arrive.
+    Behind,
+}
+
+/// A followed stream after the stop: read on while lines written before it are still coming.
+#[derive(Clone, Copy)]
+struct Draining {
+    stop: Stop,
+    /// The window's end (or the stop's wall time, for `--watch` without an end).
+    end: DateTime<Utc>,
+    /// Ends the drain when nothing arrives until then.
+    quiet_until: Instant,
+    cap: Instant,
+}
+
+impl Draining {
+    fn new(stop: Stop, window_end: Option<DateTime<Utc>>) -> Self {
+        let now = Instant::now();
+        Draining {
+            stop,
+            end: window_end.unwrap_or_else(Utc::now),
+            quiet_until: now + STOP_DRAIN,
+            cap: now + DRAIN_CAP,
+        }
+    }
 }
 
 impl PodReader {
@@ -151,6 +181,10 @@ impl PodReader {
                     format!("{which}: the log stream ended before the window did (pod deleted or container stopped)"),
                 )),
                 End::Complete => {}
+                End::Behind => ledger.open(Gap::new(
+                    GapKind::Deadline,
+                    format!("{which}: the log stream was still delivering lines written before the window end {}s after it (a slow API server or kubelet): the end of the window was not read", DRAIN_CAP.as_secs()),
+                )),
                 End::Stopped(Stop::WindowEnd) if request.follow => {}
                 End::Stopped(stop) => {
                     let why = match stop {
@@ -163,6 +197,9 @@ impl PodReader {
                     ));
                     break;
                 }
+            }
+            if matches!(end, End::Behind) {
+                continue;
             }
             // A log that begins after the window start while the container ran before it: the
             // kubelet may have rotated the older part away. The head of the current file tells.
@@ -208,19 +245,19 @@ impl PodReader {
                 return (0, Ok(End::Stopped(s)));
             }
         };
-        let mut draining: Option<(Instant, Stop)> = None;
+        let mut draining: Option<Draining> = None;
         loop {
-            let until = draining.map_or(self.deadline, |(d, _)| d.min(self.deadline));
             let read_so_far = stream.bytes();
-            let next = match draining {
-                Some(_) => stream.next_chunk(until).await,
+            let next = match &draining {
+                Some(d) => stream.next_chunk(d.quiet_until.min(d.cap)).await,
                 None => tokio::select! {
-                    r = stream.next_chunk(until) => r,
+                    r = stream.next_chunk(self.deadline) => r,
                     s = stop.wait() => {
-                        if !request.follow {
+                        // Only a window that is over is worth catching up on.
+                        if !request.follow || s == Stop::Interrupted {
                             return (read_so_far, Ok(End::Stopped(s)));
                         }
-                        draining = Some((Instant::now() + STOP_DRAIN, s));
+                        draining = Some(Draining::new(s, self.filter.window.end));
                         continue;
                     }
                 },
@@ -228,11 +265,15 @@ impl PodReader {
             let chunk = match next {
                 Ok(Some(chunk)) => chunk,
                 Ok(None) => {
-                    let end = draining.map_or(End::Complete, |(_, s)| End::Stopped(s));
+                    let end = draining.map_or(End::Complete, |d| End::Stopped(d.stop));
                     return (read_so_far, Ok(end));
                 }
                 Err(ClusterError::Deadline { .. }) if draining.is_some() => {
-                    let end = draining.map_or(End::Complete, |(_, s)| End::Stopped(s));
+                    let end = match draining {
+                        Some(d) if Instant::now() >= d.cap => End::Behind,
+                        Some(d) => End::Stopped(d.stop),
+                        None => End::Complete,
+                    };
                     return (read_so_far, Ok(end));
                 }
                 Err(e) => return (read_so_far, Err(e)),
@@ -244,6 +285,14 @@ impl PodReader {
                 p.bytes.fetch_add(n as u64, Ordering::Relaxed);
             }
             send_live(self.live.as_ref(), decoder.sink_mut()).await;
+            if let Some(d) = &mut draining {
+                // The kubelet streams in order: a line written after the end means everything
+                // written before it has arrived.
+                if decoder.stats().last_line_time.is_some_and(|t| t >= d.end) {
+                    return (stream.bytes(), Ok(End::Stopped(d.stop)));
+                }
+                d.quiet_until = Instant::now() + STOP_DRAIN;
+            }
         }
     }
 
@@ -265,9 +314,7 @@ impl PodReader {
             limit_bytes: Some(4096),
         };
         // A followed check has no deadline of its own; the probe is one small request.
-        let deadline = self
-            .deadline
-            .min(Instant::now() + Duration::from_secs(30));
+        let deadline = self.deadline.min(Instant::now() + Duration::from_secs(30));
         let mut head = Vec::new();
         let probe = async {
             let mut stream = self

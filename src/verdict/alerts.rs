@@ -173,7 +173,6 @@ impl AlertList {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -214,7 +214,6 @@ impl EventSink for Tally {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -96,6 +96,8 @@ pub struct FakePod {
     /// The pod exists only from this (wall clock) time on: before it, lists leave it out and
     /// get/log answer 404. `None` = always there.
     pub appears_at: Option<DateTime<Utc>>,
+    /// Scheduled, but the kubelet has not reported container statuses yet.
+    pub no_container_statuses: bool,
 }
 
 /// One container of a pod.
@@ -484,6 +486,7 @@ impl FakePod {
             containers: Vec::new(),
             init_containers: Vec::new(),
             appears_at: None,
+            no_container_statuses: false,
         }
     }
 
@@ -513,6 +516,7 @@ impl FakePod {
                 "falcoctl-artifact-install".to_string(),
             ],
             appears_at: None,
+            no_container_statuses: false,
         }
     }
 
@@ -591,6 +595,13 @@ impl FakePod {
                 reason: "ContainerCreating".to_string(),
             };
         }
+        self
+    }
+
+    /// Scheduled on its node, but without `status.containerStatuses` (the kubelet has not
+    /// reported them yet).
+    pub fn without_container_statuses(mut self) -> Self {
+        self.no_container_statuses = true;
         self
     }
 

@@ -417,11 +417,13 @@ pub fn pod(pod: &FakePod, resource_version: u64) -> Value {
         status["podIP"] = json!(ip);
         status["podIPs"] = json!([{ "ip": ip }]);
         status["startTime"] = json!(rfc3339_secs(started));
-        status["containerStatuses"] = json!(pod
-            .containers
-            .iter()
-            .map(|c| container_status(pod, c))
-            .collect::<Vec<_>>());
+        if !pod.no_container_statuses {
+            status["containerStatuses"] = json!(pod
+                .containers
+                .iter()
+                .map(|c| container_status(pod, c))
+                .collect::<Vec<_>>());
+        }
         if !pod.init_containers.is_empty() {
             let inits: Vec<Value> = pod
                 .init_containers
