@@ -306,11 +306,14 @@ fn signal_after(mut child: Child, signal: &str, after: Duration) -> (Run, Durati
         .expect("kill");
     assert!(ok.success());
     let id = child.id();
+    let (done, ended) = std::sync::mpsc::channel::<()>();
     let guard = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_secs(15));
-        let _ = Command::new("kill")
-            .args(["-KILL", &id.to_string()])
-            .status();
+        // Never hang the test run: a child still alive after 15 s is killed (and the test fails).
+        if ended.recv_timeout(Duration::from_secs(15)).is_err() {
+            let _ = Command::new("kill")
+                .args(["-KILL", &id.to_string()])
+                .status();
+        }
     });
     // Stdin stays open until the run has ended: its end must come from the signal.
     let stdin = child.stdin.take();
