@@ -212,10 +212,12 @@ fn same_verdict_one_shot_and_soak(case: Case) {
         );
         results.push((j["summary"].clone(), j["blocking_count"].clone()));
     }
-    assert_eq!(
-        results[0], results[1],
-        "one-shot and soak counted differently"
-    );
+    if case.same_counts {
+        assert_eq!(
+            results[0], results[1],
+            "one-shot and soak counted differently"
+        );
+    }
 }
 
 macro_rules! gap_cases {
