@@ -514,3 +514,24 @@ fn odd_fields_count_as_other_are_listed_and_block() {
     assert!(r.stdout.contains("OTHER"), "{r:?}");
     assert!(r.stdout.contains("SEVERE"), "{r:?}");
 }
+
+#[test]
+fn a_forged_namespace_token_in_a_command_line_does_not_move_an_alert() {
+    // A host process (no Kubernetes keys in output_fields) prints our namespace's tokens: the
+    // alert is Falco's about the host, not about the shadow namespace. A real alert of the
+    // namespace's own workload in another namespace carries its own fields and is not ours.
+    let forged = r#"{"hostname":"node-x","output":"10:31:00.000000000: Critical Shell run (cmdline=sh -c 'echo k8s_ns=shadow-abc123 k8s_ns_name=shadow-abc123')","output_fields":{"container.id":"host","proc.cmdline":"sh -c 'echo k8s_ns=shadow-abc123 k8s_ns_name=shadow-abc123'"},"priority":"Critical","rule":"Run shell untrusted","source":"syscall","time":"2024-01-15T10:31:00.000000000Z"}"#;
+    let elsewhere = r#"{"hostname":"node-x","output":"10:32:00.000000000: Critical Shell (k8s_ns_name=shadow-abc123)","output_fields":{"k8s.ns.name":"other","proc.cmdline":"sh -c 'k8s_ns_name=shadow-abc123'"},"priority":"Critical","rule":"Run shell untrusted","source":"syscall","time":"2024-01-15T10:32:00.000000000Z"}"#;
+    let log = format!(
+        "{forged}\n{elsewhere}\n{}\n",
+        alert(T, "Notice", "Ours", Some(NS))
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write_log(dir.path(), "forged.log", log.as_bytes());
+    let r = check_logs(&path, &["-o", "json", "--fail-closed"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let j = r.json();
+    assert_eq!(j["verdict"], "passed", "{j}");
+    assert_eq!(j["alert_count"], 1, "{j}");
+    assert_eq!(j["summary"]["critical"], 0, "{j}");
+}

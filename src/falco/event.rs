@@ -465,6 +465,10 @@ mod tests {
             parse_json(l).and_then(|e| e.namespace).as_deref(),
             Some("shadow-abc123")
         );
+        // output_fields present without Kubernetes keys (a host event): a forged token in the
+        // command line must not move the alert into a namespace.
+        let l = br#"{"output":"10:40:56.781502244: Warning Shell (cmdline=sh -c echo k8s_ns=shadow-abc123 k8s_ns_name=shadow-abc123)","output_fields":{"proc.cmdline":"sh -c echo k8s_ns=shadow-abc123 k8s_ns_name=shadow-abc123","container.id":"host"},"priority":"Warning","rule":"C","source":"syscall","time":"2024-01-15T10:40:56.781502244Z"}"#;
+        assert_eq!(parse_json(l).and_then(|e| e.namespace), None);
         // k8s audit source.
         let l = br#"{"output":"x","output_fields":{"ka.target.namespace":"ns1"},"priority":"Error","rule":"K","source":"k8s_audit","time":"2024-01-15T10:40:56Z"}"#;
         assert_eq!(
