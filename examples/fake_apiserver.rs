@@ -21,15 +21,13 @@
 //! serves `json.log` and pod `falco-text` (node-1) serves `text.log` with the kubelet times of
 //! `text.kubelet-timestamps.log`.
 
-#[path = "../tests/support/mod.rs"]
-mod support;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
-use support::{FakeApiServer, FakeCluster, FakePod, LogSource};
+use fake_apiserver::{FakeApiServer, FakeCluster, FakePod, LogSource};
 
 struct Args {
     kubeconfig: PathBuf,
@@ -58,7 +56,7 @@ fn parse_args() -> Result<Args, String> {
         corpus: None,
         namespace: "shadow-abc123".to_string(),
         match_every: 100,
-        start: support::ts("2024-01-15T10:00:00Z"),
+        start: fake_apiserver::ts("2024-01-15T10:00:00Z"),
         slow: None,
         until_stdin_closes: false,
     };
@@ -234,7 +232,7 @@ fn alert_line(
     o.push_str("\",\"source\":\"syscall\",\"tags\":");
     o.push_str(tags);
     o.push_str(",\"time\":\"");
-    o.push_str(&support::rfc3339_nano(evt));
+    o.push_str(&fake_apiserver::rfc3339_nano(evt));
     o.push_str("\"}");
     o.into_bytes()
 }
@@ -263,7 +261,7 @@ fn generated_cluster(a: &Args) -> FakeCluster {
 /// Kubelet write times for a log without them: the Falco time of the line (JSON `time`, the
 /// logger prefix) plus 200 µs, never earlier than the previous line + 1 µs.
 fn json_corpus(text: &str) -> LogSource {
-    let mut prev = support::ts("2024-01-15T09:59:58.100000Z");
+    let mut prev = fake_apiserver::ts("2024-01-15T09:59:58.100000Z");
     let mut lines = Vec::new();
     for line in text.lines() {
         let parsed = json_time(line).or_else(|| logger_time(line));
@@ -407,7 +405,7 @@ fn main() -> ExitCode {
             args.namespace,
             args.match_every,
             args.match_every - 1,
-            support::rfc3339_nano(args.start),
+            fake_apiserver::rfc3339_nano(args.start),
             args.step_ms
         );
     }

@@ -3,8 +3,6 @@
 //! `follow=true` log streams send each line when its kubelet time comes. Logs are built with
 //! times relative to now.
 
-mod common;
-mod support;
 
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Command, Stdio};
@@ -12,8 +10,8 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use common::*;
-use support::*;
+use crate::common::*;
+use fake_apiserver::*;
 
 /// A JSON alert whose event happened at `t` (the kubelet writes it a moment later).
 fn alert_at(t: DateTime<Utc>, priority: &str, rule: &str, ns: &str) -> (DateTime<Utc>, String) {
@@ -26,10 +24,18 @@ fn secs(s: f64) -> chrono::Duration {
 }
 
 fn env_with(cluster: FakeCluster) -> Env {
-    serve(cluster)
+    Env(serve(cluster))
 }
 
-type Env = Served;
+/// The served fake cluster, with this file's ways to run the binary against it.
+struct Env(Served);
+
+impl std::ops::Deref for Env {
+    type Target = Served;
+    fn deref(&self) -> &Served {
+        &self.0
+    }
+}
 
 impl Env {
     /// `NS --kubeconfig K --timeout 10s` and `extra`.
@@ -103,7 +109,7 @@ fn reader(
     })
 }
 
-/// The binary with a clean environment (as [`common::run`]), stdout and stderr piped.
+/// The binary with a clean environment (as [`crate::common::run`]), stdout and stderr piped.
 fn command(args: &[&str], env: &[(&str, &str)], home: &std::path::Path) -> Command {
     let mut cmd = Command::new(BIN);
     cmd.args(args);

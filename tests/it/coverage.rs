@@ -2,15 +2,13 @@
 //! check and from a `--for` soak over the same cluster (one reader does both), and SIGINT /
 //! SIGTERM end one-shot, soak and watch runs with their result.
 
-mod common;
-mod support;
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use common::*;
-use support::*;
+use crate::common::*;
+use fake_apiserver::*;
 
 fn secs(s: i64) -> chrono::Duration {
     chrono::Duration::seconds(s)

@@ -1,8 +1,7 @@
 //! Interactive features through the binary: breakdowns, noise control, all namespaces, YAML.
 
-mod common;
 
-use common::*;
+use crate::common::*;
 
 const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/falco-alerts.jsonl");
 

@@ -1,9 +1,8 @@
-//! The fake API server (tests/support) looks like a real cluster to real `kubectl` and to
+//! The fake API server (crates/fake-apiserver) looks like a real cluster to real `kubectl` and to
 //! kube-rs: discovery, tables, selectors, log parameters, errors, auth, TLS and faults.
 //!
 //! The kubectl tests are skipped (with a notice) when `kubectl` is not on PATH.
 
-mod support;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -16,7 +15,7 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::api::{ListParams, LogParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Api, Client, Config};
-use support::*;
+use fake_apiserver::*;
 
 const FALCO_A_LOG: &str = "\
 2024-01-15T09:59:58.101233000Z Mon Jan 15 09:59:58 2024: Falco version: 0.42.1 (x86_64)
@@ -823,7 +822,7 @@ async fn kube_rs_times_out_on_hangs_and_slow_logs_are_slow() {
 fn requests_are_recorded_with_decoded_queries() {
     // A pure check of the recorder, no client library involved.
     let q =
-        support::server::parse_query("labelSelector=app%3Dfalco%2Ctier+in+%28a%2Cb%29&limit=500");
+        fake_apiserver::server::parse_query("labelSelector=app%3Dfalco%2Ctier+in+%28a%2Cb%29&limit=500");
     let want: BTreeMap<String, String> = [
         (
             "labelSelector".to_string(),

@@ -2,8 +2,7 @@
 //! `kubectl-falco_verify` (and of real `kubectl`) over real TLS with a real kubeconfig.
 //!
 //! ```ignore
-//! mod support;
-//! use support::*;
+//! use fake_apiserver::*;
 //!
 //! let server = FakeApiServer::start(FakeCluster::new(vec![
 //!     FakePod::falco("falco-a", "node-0", LogSource::from_text("2024-01-15T10:30:00.000731000Z hello\n")),
@@ -15,7 +14,6 @@
 //! Only these routes are served (everything else is 403 Forbidden, every route needs the
 //! bearer token or answers 401): `GET /version`, `/api`, `/api/v1`, `/apis`, pod list
 //! (namespaced and `/api/v1/pods`, with label and field selectors), pod get, pod log.
-#![allow(dead_code, unused_imports)]
 
 pub mod kubeconfig;
 pub mod logs;

@@ -2,14 +2,12 @@
 //! Terminal escapes must not reach a terminal, lines of any size and malformed records must not
 //! crash the check or make an alert disappear silently.
 
-mod common;
-mod support;
 
 use std::io::Write as _;
 
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
-use support::*;
+use fake_apiserver::*;
 
 const T: &str = "2024-01-15T10:31:00.000000000Z";
 

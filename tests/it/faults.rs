@@ -5,16 +5,14 @@
 //! Every scenario runs the built binary against the local HTTPS fake API server, in JSON and in
 //! text, without and with `--fail-closed`.
 
-mod common;
-mod support;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use common::*;
+use crate::common::*;
 use serde_json::Value;
-use support::*;
+use fake_apiserver::*;
 
 /// Printed by the failing exec credential plugin on stdout and stderr.
 const EXEC_SECRET: &str = "SECRET-EXEC-TOKEN-123";
@@ -46,10 +44,18 @@ fn three_pods(priority: &str) -> Vec<FakePod> {
 }
 
 fn env_with(cluster: FakeCluster) -> Env {
-    serve(cluster)
+    Env(serve(cluster))
 }
 
-type Env = Served;
+/// The served fake cluster, with this file's ways to run the binary against it.
+struct Env(Served);
+
+impl std::ops::Deref for Env {
+    type Target = Served;
+    fn deref(&self) -> &Served {
+        &self.0
+    }
+}
 
 /// The JSON run (fail-open), and what the other three runs agreed on.
 struct Outcome {
@@ -332,11 +338,11 @@ fn failing_exec_credential_plugin_is_skipped_without_echoing_its_output() {
         .write_kubeconfig_with_user(dir.path(), &user)
         .display()
         .to_string();
-    let e = Env {
+    let e = Env(Served {
         server,
         dir,
         kubeconfig,
-    };
+    });
     let o = e.check("10s", &[]);
     assert_eq!(o.verdict(), "skipped", "{:?}", o.open);
     let reason = o.reason();
@@ -795,11 +801,11 @@ fn hanging_exec_credential_plugin_is_bounded_by_the_timeout() {
         .write_kubeconfig_with_user(dir.path(), &user)
         .display()
         .to_string();
-    let e = Env {
+    let e = Env(Served {
         server,
         dir,
         kubeconfig,
-    };
+    });
     // check() asserts each run ends within --timeout + 5 s.
     let o = e.check("2s", &[]);
     assert_eq!(o.verdict(), "skipped", "{:?}", o.open);

@@ -1,10 +1,8 @@
 //! The core check end to end: the built binary, a real kubeconfig, real TLS, the fake API server.
 
-mod common;
-mod support;
 
-use common::*;
-use support::*;
+use crate::common::*;
+use fake_apiserver::*;
 
 fn one_alert_pod(time: &str, priority: &str, ns: Option<&str>) -> FakePod {
     falco_pod(
@@ -18,10 +16,18 @@ fn one_alert_pod(time: &str, priority: &str, ns: Option<&str>) -> FakePod {
 }
 
 fn env_with(cluster: FakeCluster) -> Env {
-    serve(cluster)
+    Env(serve(cluster))
 }
 
-type Env = Served;
+/// The served fake cluster, with this file's ways to run the binary against it.
+struct Env(Served);
+
+impl std::ops::Deref for Env {
+    type Target = Served;
+    fn deref(&self) -> &Served {
+        &self.0
+    }
+}
 
 impl Env {
     fn check(&self, extra: &[&str]) -> Run {

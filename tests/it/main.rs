@@ -1,0 +1,16 @@
+//! The black-box tests: the built binary against the local HTTPS fake API server
+//! (`crates/fake-apiserver`), real kubectl, the release archive, and property tests. One test
+//! binary, so the fake server and the helpers are compiled and linked once.
+
+mod common;
+
+mod cluster_check;
+mod coverage;
+mod fake_kubectl;
+mod faults;
+mod install;
+mod interactive;
+mod krew_manifest;
+mod properties;
+mod untrusted;
+mod watch;
