@@ -21,7 +21,6 @@
 //! serves `json.log` and pod `falco-text` (node-1) serves `text.log` with the kubelet times of
 //! `text.kubelet-timestamps.log`.
 
-
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

@@ -3,20 +3,23 @@
 //! Memory is bounded: one partial line of at most `max_line` bytes, plus one open text record of
 //! at most [`MAX_TEXT_RECORD`] bytes. Nothing else of the log is kept.
 
-use chrono::{DateTime, Utc};
-use memchr::memchr;
+use chrono::{DateTime, NaiveTime, Utc};
+use memchr::{memchr, memmem};
 
+use super::envelope::{self, Stamp};
 use super::event::{parse_json, parse_text, strip_injected_timestamps, Event, RUNTIME_SPLIT};
-use super::time::{
-    go_logger_time, logger_time, place_time_of_day, split_alert_time, split_kubelet_prefix,
-    EventClock,
-};
+use super::time::{go_logger_time, logger_time, place_time_of_day, split_alert_time, EventClock};
 
 /// Default bound for one log line.
 pub const DEFAULT_MAX_LINE: usize = 1024 * 1024;
 /// Bound for one text alert with its continuation lines.
 pub const MAX_TEXT_RECORD: usize = 256 * 1024;
 const MAX_TEXT_LINES: usize = 512;
+/// Text alerts held until a dated line places them (beyond this they are counted undated).
+const MAX_UNDATED: usize = 1024;
+/// The first line naming the namespace that was not understood is kept, this long at most.
+const SHOWN_MENTION: usize = 300;
+const DROP_NOTICE: &[u8] = b"Falco internal: syscall event drop";
 /// Bytes kept from the end of a discarded fragment, so that a needle split between two fed
 /// chunks of an over-long line is still seen (a namespace is at most 63 bytes).
 const DISCARD_OVERLAP: usize = 1024;
@@ -27,6 +30,11 @@ pub trait EventSink {
     fn wants(&self, raw: &[u8]) -> bool;
     /// A rule alert or internal message.
     fn event(&mut self, event: Event);
+    /// Whether the bytes name what the sink looks for as a whole token (not a prefix of a
+    /// longer name): such a line that is not understood must be reported.
+    fn names_exactly(&self, raw: &[u8]) -> bool {
+        self.wants(raw)
+    }
 }
 
 /// What the decoder saw, beyond the events.
@@ -52,6 +60,15 @@ pub struct DecodeStats {
     pub loosely_dated: u64,
     /// Records that passed `wants` and were parsed fully.
     pub parsed: u64,
+    /// Lines that name the sink's namespace as a token but are no Falco record we understand.
+    pub unparsed_mentions: u64,
+    /// The first of them (lossy UTF-8, cut to a few hundred characters; untrusted text).
+    pub first_unparsed: Option<String>,
+    /// Drop notices that were not Falco's drop alert itself (logger lines, glued to other
+    /// messages); the excess over the drop alerts is reported as drops.
+    pub logged_drops: u64,
+    /// Falco's drop alerts handed to the sink.
+    pub drop_alerts: u64,
     /// The kubelet times of the first and last line, when the log carries them.
     pub first_line_time: Option<DateTime<Utc>>,
     pub last_line_time: Option<DateTime<Utc>>,
@@ -59,7 +76,8 @@ pub struct DecodeStats {
 
 struct OpenText {
     buf: Vec<u8>,
-    kubelet: Option<DateTime<Utc>>,
+    stamp: Option<Stamp>,
+    origin: Option<(String, String)>,
     lines: usize,
     /// The record reached its bound; later continuation lines are dropped.
     full: bool,
@@ -77,9 +95,67 @@ pub struct Decoder<S> {
     discard_tail: Vec<u8>,
     discard_wanted: bool,
     open: Option<OpenText>,
+    /// A JSON record pretty-printed over several lines (as Falco's docs show alerts).
+    open_json: Option<OpenJson>,
     /// A recent dated instant of this log, to place date-less text times.
     reference: Option<DateTime<Utc>>,
+    /// Text alerts read before any dated line: placed by the first one that comes.
+    undated: Vec<(Event, NaiveTime)>,
+    last_logged_drop: Option<DateTime<Utc>>,
     stats: DecodeStats,
+}
+
+/// A JSON record spread over several lines: bytes so far and where its braces stand.
+struct OpenJson {
+    buf: Vec<u8>,
+    depth: u32,
+    in_string: bool,
+    escaped: bool,
+    lines: usize,
+    origin: Option<(String, String)>,
+    /// The record went over its bound: the rest is dropped, not unseen.
+    full: bool,
+}
+
+impl OpenJson {
+    /// Adds a line; true when the record's outer braces closed.
+    fn push(&mut self, line: &[u8]) -> bool {
+        if !self.full
+            && self.buf.len() + line.len() < MAX_TEXT_RECORD
+            && self.lines < MAX_TEXT_LINES
+        {
+            if !self.buf.is_empty() {
+                self.buf.push(b'\n');
+            }
+            self.buf.extend_from_slice(line);
+        } else {
+            self.full = true;
+        }
+        self.lines += 1;
+        for &b in line {
+            if self.in_string {
+                match (self.escaped, b) {
+                    (true, _) => self.escaped = false,
+                    (false, b'\\') => self.escaped = true,
+                    (false, b'"') => self.in_string = false,
+                    _ => {}
+                }
+                continue;
+            }
+            match b {
+                b'"' => self.in_string = true,
+                b'{' | b'[' => self.depth += 1,
+                b'}' | b']' => {
+                    self.depth = self.depth.saturating_sub(1);
+                    if self.depth == 0 {
+                        return true;
+                    }
+                }
+                _ => {}
+            }
+        }
+        false
+    }
 }
 
 impl<S: EventSink> Decoder<S> {
@@ -96,14 +172,23 @@ impl<S: EventSink> Decoder<S> {
             discard_tail: Vec::new(),
             discard_wanted: false,
             open: None,
+            open_json: None,
             reference: None,
+            undated: Vec::new(),
+            last_logged_drop: None,
             stats: DecodeStats::default(),
         }
     }
 
-    /// A dated instant to place date-less text times when the log itself carries none.
+    /// A dated instant of this log: it places date-less text times read before it, and after
+    /// it until the next one.
     pub fn set_reference(&mut self, t: DateTime<Utc>) {
         self.reference = Some(t);
+        for (mut event, tod) in std::mem::take(&mut self.undated) {
+            event.time = Some(place_time_of_day(tod, t, false));
+            self.stats.loosely_dated += 1;
+            self.sink.event(event);
+        }
     }
 
     pub fn stats(&self) -> &DecodeStats {
@@ -161,6 +246,21 @@ impl<S: EventSink> Decoder<S> {
             self.end_carried_line();
         }
         self.close_text();
+        if let Some(j) = self.open_json.take() {
+            // Cut short: what could be an alert for the sink is not understood.
+            if self.sink.wants(&j.buf) {
+                self.stats.malformed += 1;
+            }
+        }
+        // Nothing dated them: counted as inside the window, said as undated.
+        for (event, _) in std::mem::take(&mut self.undated) {
+            self.stats.undated += 1;
+            self.sink.event(event);
+        }
+        // Drop notices beyond Falco's drop alerts (logger lines, glued to other messages).
+        for _ in self.stats.drop_alerts..self.stats.logged_drops {
+            self.sink.event(Event::drop_notice(self.last_logged_drop));
+        }
         (self.sink, self.stats)
     }
 
@@ -233,59 +333,71 @@ impl<S: EventSink> Decoder<S> {
     fn line(&mut self, raw: &[u8]) {
         self.stats.lines += 1;
         let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
-        let (kubelet, body) = match split_kubelet_prefix(raw) {
-            Some((t, rest)) => {
-                if self.stats.first_line_time.is_none() {
-                    self.stats.first_line_time = Some(t);
-                }
-                self.stats.last_line_time = Some(t);
-                (Some(t), rest)
+        let opened = envelope::open(raw);
+        let stamp = opened.stamp;
+        if let Some(s) = stamp {
+            if self.stats.first_line_time.is_none() {
+                self.stats.first_line_time = Some(s.at);
             }
-            None => (None, raw),
-        };
+            self.stats.last_line_time = Some(s.at);
+        }
         // The runtime splits lines over 16 KiB and the kubelet may prefix each part: a time stamp
         // can sit inside a field, even inside the namespace's name.
         let repaired;
-        let body = match (body.len() > RUNTIME_SPLIT)
-            .then(|| strip_injected_timestamps(body))
+        let body: &[u8] = match (opened.body.len() > RUNTIME_SPLIT)
+            .then(|| strip_injected_timestamps(&opened.body))
             .flatten()
         {
             Some(r) => {
                 repaired = r;
                 &repaired[..]
             }
-            None => body,
+            None => &opened.body,
         };
-        if self.continues_open_alert(kubelet) {
+        if self.open_json.is_some() {
+            self.continue_json(body);
+            return;
+        }
+        if self.continues_open_alert(stamp) {
             self.append(body);
             return;
         }
+        let origin = opened.origin.clone();
         match body.first() {
             Some(b'{') => {
                 self.close_text();
+                if body.trim_ascii_end() == b"{" {
+                    self.recognize(|| true);
+                    let mut j = OpenJson {
+                        buf: Vec::new(),
+                        depth: 0,
+                        in_string: false,
+                        escaped: false,
+                        lines: 0,
+                        origin,
+                        full: false,
+                    };
+                    j.push(body);
+                    self.open_json = Some(j);
+                    return;
+                }
+                self.note_glued_drop(body, stamp);
                 if body.len() <= RUNTIME_SPLIT && !self.sink.wants(body) {
                     self.recognize(|| looks_like_falco_json(body));
                     return;
                 }
-                self.stats.parsed += 1;
-                match parse_json(body) {
-                    Some(event) => {
-                        self.recognize(|| true);
-                        if let Some(t) = event.time {
-                            self.reference = Some(t);
-                        }
-                        self.sink.event(event);
-                    }
-                    None if self.sink.wants(body) => self.stats.malformed += 1,
-                    None => {}
-                }
+                self.json_record(body, origin);
             }
             Some(b'0'..=b'9') if split_alert_time(body).is_some() => {
                 self.recognize(|| true);
                 self.close_text();
+                if !is_internal_record(body) {
+                    self.note_glued_drop(body, stamp);
+                }
                 self.open = Some(OpenText {
                     buf: body.to_vec(),
-                    kubelet,
+                    stamp,
+                    origin,
                     lines: 1,
                     dropped_wanted: false,
                     full: false,
@@ -295,31 +407,112 @@ impl<S: EventSink> Decoder<S> {
                 if let Some(t) = logger_time(body) {
                     self.recognize(|| true);
                     self.close_text();
-                    self.reference = Some(chrono::TimeZone::from_utc_datetime(&Utc, &t));
+                    let t = chrono::TimeZone::from_utc_datetime(&Utc, &t);
+                    self.note_glued_drop(
+                        body,
+                        Some(Stamp {
+                            at: t,
+                            zoned: false,
+                        }),
+                    );
+                    self.set_reference(t);
                 } else if let Some(t) = go_logger_time(body) {
                     self.recognize(|| true);
                     self.close_text();
-                    self.reference = Some(t);
+                    self.set_reference(t);
                 } else if is_shutdown_header(body) {
                     self.recognize(|| true);
                     self.close_text();
                 } else if self.open.is_some() {
                     // A newline inside a field: this line continues the open alert.
                     self.append(body);
+                } else {
+                    self.note_glued_drop(body, stamp);
+                    self.unparsed(body);
                 }
             }
         }
+        // A stamped line dates the text alerts around it that carry no date of their own.
+        if let (Some(s), None) = (stamp, &self.open) {
+            self.set_reference(s.at);
+        }
+    }
+
+    /// One JSON record (a line, or lines joined): to the sink, or counted as not understood.
+    fn json_record(&mut self, body: &[u8], origin: Option<(String, String)>) {
+        self.stats.parsed += 1;
+        match parse_json(body) {
+            Some(mut event) => {
+                self.recognize(|| true);
+                if let Some(t) = event.time {
+                    self.set_reference(t);
+                }
+                if event.is_syscall_drop() {
+                    self.stats.drop_alerts += 1;
+                }
+                event.origin = origin;
+                self.sink.event(event);
+            }
+            None if self.sink.wants(body) => self.stats.malformed += 1,
+            None => {}
+        }
+    }
+
+    /// The next line of a pretty-printed JSON record.
+    fn continue_json(&mut self, body: &[u8]) {
+        let Some(j) = self.open_json.as_mut() else {
+            return;
+        };
+        if !j.push(body) {
+            return;
+        }
+        let Some(j) = self.open_json.take() else {
+            return;
+        };
+        if j.full {
+            self.stats.oversized += 1;
+            if self.sink.wants(&j.buf) {
+                self.stats.oversized_wanted += 1;
+            }
+            return;
+        }
+        self.json_record(&j.buf, j.origin);
+    }
+
+    /// A line that is no Falco record: reported when it names the namespace as a token.
+    fn unparsed(&mut self, body: &[u8]) {
+        if body.iter().all(u8::is_ascii_whitespace) || !self.sink.names_exactly(body) {
+            return;
+        }
+        self.stats.unparsed_mentions += 1;
+        if self.stats.first_unparsed.is_none() {
+            let text = String::from_utf8_lossy(body);
+            let cut: String = text.chars().take(SHOWN_MENTION).collect();
+            self.stats.first_unparsed = Some(cut);
+        }
+    }
+
+    /// A drop notice inside a line that is not Falco's drop alert itself.
+    fn note_glued_drop(&mut self, body: &[u8], stamp: Option<Stamp>) {
+        if body.len() < DROP_NOTICE.len() || memmem::find(body, DROP_NOTICE).is_none() {
+            return;
+        }
+        if body.first() == Some(&b'{') && parse_json(body).is_some_and(|e| e.is_syscall_drop()) {
+            return;
+        }
+        self.stats.logged_drops += 1;
+        self.last_logged_drop = stamp.map(|s| s.at).or(self.last_logged_drop);
     }
 
     /// A line the kubelet stamped with the very instant of the open text alert's first line,
     /// while that alert has not named a namespace yet, is part of it whatever it looks like: a
     /// newline inside a field (a command line) lets a watched process start the next line with
     /// a forged alert, a `{` or a shutdown header.
-    fn continues_open_alert(&self, kubelet: Option<DateTime<Utc>>) -> bool {
-        let (Some(open), Some(k)) = (&self.open, kubelet) else {
+    fn continues_open_alert(&self, stamp: Option<Stamp>) -> bool {
+        let (Some(open), Some(k)) = (&self.open, stamp) else {
             return false;
         };
-        open.kubelet == Some(k) && !names_namespace(&open.buf) && !is_internal_record(&open.buf)
+        open.stamp == Some(k) && !names_namespace(&open.buf) && !is_internal_record(&open.buf)
     }
 
     fn append(&mut self, body: &[u8]) {
@@ -350,28 +543,43 @@ impl<S: EventSink> Decoder<S> {
         };
         let time = match clock {
             EventClock::Absolute(t) => Some(t),
-            EventClock::TimeOfDay(tod) => match (open.kubelet, self.reference) {
-                (Some(k), _) => Some(place_time_of_day(tod, k, true)),
+            EventClock::TimeOfDay(tod) => match (open.stamp, self.reference) {
+                (Some(s), _) => Some(place_time_of_day(tod, s.at, s.zoned)),
                 (None, Some(r)) => Some(place_time_of_day(tod, r, false)),
                 (None, None) => None,
             },
         };
         if let Some(t) = time {
-            self.reference = Some(t);
+            self.set_reference(t);
         }
         if !self.sink.wants(&open.buf) {
             return;
         }
         self.stats.parsed += 1;
-        if let Some((_, mut event)) = parse_text(&open.buf) {
-            if time.is_none() {
+        let Some((_, mut event)) = parse_text(&open.buf) else {
+            return;
+        };
+        if event.is_syscall_drop() {
+            self.stats.drop_alerts += 1;
+        }
+        event.origin = open.origin;
+        let loosely = open.stamp.is_none_or(|s| !s.zoned);
+        match (time, clock) {
+            (Some(t), _) => {
+                if loosely && matches!(clock, EventClock::TimeOfDay(_)) {
+                    self.stats.loosely_dated += 1;
+                }
+                event.time = Some(t);
+                self.sink.event(event);
+            }
+            // Nothing dated it yet: a dated line later in the log may.
+            (None, EventClock::TimeOfDay(tod)) if self.undated.len() < MAX_UNDATED => {
+                self.undated.push((event, tod));
+            }
+            (None, _) => {
                 self.stats.undated += 1;
+                self.sink.event(event);
             }
-            if open.kubelet.is_none() && matches!(clock, EventClock::TimeOfDay(_)) {
-                self.stats.loosely_dated += 1;
-            }
-            event.time = time;
-            self.sink.event(event);
         }
     }
 }

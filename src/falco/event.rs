@@ -38,9 +38,31 @@ pub struct Event {
     pub namespace: Option<String>,
     /// Text k8s audit output: every `ns=` value (user-controlled fields may follow the real one).
     pub audit_namespaces: Vec<String>,
+    /// `(pod, container)` of the Falco pod that wrote it, when the saving tool said
+    /// (`kubectl logs --prefix`, stern).
+    pub origin: Option<(String, String)>,
 }
 
 impl Event {
+    /// A drop notice Falco logged outside its drop alert (a logger line, glued to a message).
+    pub fn drop_notice(time: Option<DateTime<Utc>>) -> Event {
+        Event {
+            format: Format::Text,
+            internal: true,
+            time,
+            priority: None,
+            priority_text: String::new(),
+            rule: Some("Falco internal: syscall event drop".to_string()),
+            source: Some("internal".to_string()),
+            hostname: None,
+            output: None,
+            output_fields: None,
+            namespace: None,
+            audit_namespaces: Vec::new(),
+            origin: None,
+        }
+    }
+
     /// `Falco internal: syscall event drop`: Falco itself may have missed events.
     pub fn is_syscall_drop(&self) -> bool {
         self.internal
@@ -128,10 +150,11 @@ pub fn text_namespaces(message: &[u8], namespace_object_rule: bool) -> TextNames
         // `ns=` / `namespace=` hold the Namespace object being created or deleted.
         return TextNamespaces::default();
     }
-    let audit: Vec<String> = tokens(message, b"ns=")
-        .into_iter()
-        .filter_map(|(_, v)| ns_value(v))
-        .collect();
+    // `ns=` in Falco's k8s audit rules; `target.namespace=` in the audit plugins' examples.
+    let mut audit: Vec<(usize, &[u8])> = tokens(message, b"ns=");
+    audit.extend(tokens(message, b"target.namespace="));
+    audit.sort_by_key(|(at, _)| *at);
+    let audit: Vec<String> = audit.into_iter().filter_map(|(_, v)| ns_value(v)).collect();
     TextNamespaces {
         primary: audit.last().cloned(),
         audit,
@@ -196,6 +219,7 @@ pub fn parse_text(record: &[u8]) -> Option<(EventClock, Event)> {
         output_fields: None,
         namespace: names.primary,
         audit_namespaces: names.audit,
+        origin: None,
     };
     Some((clock, event))
 }
@@ -338,6 +362,7 @@ pub fn parse_json(line: &[u8]) -> Option<Event> {
         output_fields,
         namespace: names.primary,
         audit_namespaces: names.audit,
+        origin: None,
     })
 }
 

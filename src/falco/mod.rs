@@ -5,6 +5,7 @@
 //! lines without parsing them.
 
 pub mod decoder;
+pub mod envelope;
 pub mod event;
 pub mod priority;
 pub mod time;

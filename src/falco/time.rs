@@ -143,26 +143,31 @@ pub fn split_alert_time(line: &[u8]) -> Option<(EventClock, &[u8])> {
     None
 }
 
-const MONTHS: [&[u8; 3]; 12] = [
+pub(crate) const MONTHS: [&[u8; 3]; 12] = [
     b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec",
 ];
 
 /// Falco's logger prefix: `Mon Jan 15 09:59:58 2024: ` (asctime; the day may be space padded)
 /// or `2024-01-15T09:59:58+0000: `. Returns the (local) date and time it names.
 pub fn logger_time(line: &[u8]) -> Option<NaiveDateTime> {
-    if line.len() >= 26 && line[3] == b' ' && line[7] == b' ' && line[0].is_ascii_uppercase() {
+    if line.len() >= 25 && line[3] == b' ' && line[7] == b' ' && line[0].is_ascii_uppercase() {
         let month = MONTHS.iter().position(|m| &line[4..7] == *m)? as u32 + 1;
-        let day_bytes = &line[8..10];
-        let day = if day_bytes[0] == b' ' {
-            digits(&day_bytes[1..2])?
-        } else {
-            digits(day_bytes)?
+        // The day is space padded (`Feb  2`), zero padded, or, as some builds print, neither
+        // (`Nov 9`): then everything after it sits one byte earlier.
+        let (day, at) = match &line[8..10] {
+            [b' ', d] => (digits(&[*d])?, 11),
+            [d, b' '] => (digits(&[*d])?, 10),
+            two => (digits(two)?, 11),
         };
-        let (h, m, s) = clock(&line[11..19])?;
-        if line[19] != b' ' || &line[24..26] != b": " {
+        let rest = &line[at..];
+        if rest.len() < 15 {
             return None;
         }
-        let year = digits(&line[20..24])? as i32;
+        let (h, m, s) = clock(&rest[..8])?;
+        if rest[8] != b' ' || &rest[13..15] != b": " {
+            return None;
+        }
+        let year = digits(&rest[9..13])? as i32;
         let d = NaiveDate::from_ymd_opt(year, month, day)?;
         return Some(NaiveDateTime::new(d, naive_time(h, m, s, 0)?));
     }
@@ -287,6 +292,13 @@ mod tests {
         assert_eq!(t.to_string(), "2024-01-15 09:59:58");
         let t = logger_time(b"Fri Feb  2 01:02:03 2024: x").expect("padded");
         assert_eq!(t.to_string(), "2024-02-02 01:02:03");
+        let t = logger_time(b"Mon Nov 9 18:43:37 2020: Falco internal: x").expect("unpadded");
+        assert_eq!(t.to_string(), "2020-11-09 18:43:37");
+        // Every prefix of a logger line is safe to look at.
+        let full = b"Mon Nov 9 18:43:37 2020: Falco internal: x";
+        for n in 0..full.len() {
+            let _ = logger_time(&full[..n]);
+        }
         assert!(logger_time(b"2024-01-15T09:59:58+0000: Falco").is_some());
         assert!(logger_time(b"10:30:00.000000000: Warning").is_none());
         assert!(go_logger_time(b"2024/01/15 10:20:14 [k8saudit] bad").is_some());

@@ -3,7 +3,6 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 use super::{note_stats, SourceRead, Stop, StopSignal};
@@ -37,11 +36,10 @@ pub async fn read(
             container: None,
         };
         let tally = Tally::with_alerts(filter.clone(), origin, alerts.clone());
-        let reference = filter.window.start;
         let (path, stop) = (path.clone(), stop.clone());
         tasks.push((
             display_name(&path),
-            tokio::spawn(async move { read_one(&path, tally, max_line, reference, stop).await }),
+            tokio::spawn(async move { read_one(&path, tally, max_line, stop).await }),
         ));
     }
     let mut findings = Findings {
@@ -76,13 +74,7 @@ pub async fn read(
     findings
 }
 
-async fn read_one(
-    path: &Path,
-    tally: Tally,
-    max_line: usize,
-    reference: DateTime<Utc>,
-    mut stop: StopSignal,
-) -> SourceRead {
+async fn read_one(path: &Path, tally: Tally, max_line: usize, mut stop: StopSignal) -> SourceRead {
     let name = display_name(path);
     let mut ledger = Ledger::default();
     let mut warnings = Vec::new();
@@ -112,8 +104,8 @@ async fn read_one(
             }
         }
     };
+    // No date is made up from the window: text alerts are dated by the input's own lines.
     let mut decoder = Decoder::with_max_line(tally, max_line);
-    decoder.set_reference(reference);
     let mut buf = vec![0u8; 256 * 1024];
     loop {
         // Stdin may block for ever: a stop must not wait for it.
@@ -152,6 +144,7 @@ async fn read_one(
     }
     let (tally, stats) = decoder.finish();
     report.lines_read = stats.lines;
+    report.unparsed_mentions = stats.unparsed_mentions;
     note_stats(&name, &stats, &mut ledger, &mut warnings);
     if report.bytes_read == 0 && ledger.is_closed() {
         ledger.open(Gap::new(

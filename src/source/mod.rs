@@ -134,7 +134,15 @@ pub(crate) fn note_stats(
             ),
         ));
     }
-    if stats.lines > 0 && stats.recognized == 0 {
+    if let (n @ 1.., Some(first)) = (stats.unparsed_mentions, &stats.first_unparsed) {
+        ledger.open(Gap::new(
+            GapKind::NotUnderstood,
+            format!(
+                "{n} line(s) name the namespace but are no Falco output this tool understands; the first: {first:?}. Check how the log was saved (see README, Offline input)"
+            ),
+        ));
+    }
+    if stats.lines > 0 && stats.recognized == 0 && stats.unparsed_mentions == 0 {
         ledger.open(Gap::new(
             GapKind::NotUnderstood,
             format!(

@@ -164,6 +164,7 @@ impl PodReader {
             send_live(self.live.as_ref(), &mut tally).await;
             report.bytes_read += bytes;
             report.lines_read += stats.lines;
+            report.unparsed_mentions += stats.unparsed_mentions;
             parsed += stats.parsed;
             note_stats(&name, &stats, &mut ledger, &mut warnings);
             total.merge(tally);

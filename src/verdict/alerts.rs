@@ -22,6 +22,8 @@ pub struct LogOrigin {
 pub struct Alert {
     /// RFC3339 with nanoseconds, UTC; null when the text log gave no date.
     pub time: Option<String>,
+    /// False for a text alert nothing could date: counted as inside the window.
+    pub dated: bool,
     pub priority: String,
     pub rule: Option<String>,
     pub source: Option<String>,
@@ -182,6 +184,7 @@ mod tests {
         let l = AlertList::new(2);
         let mk = |p: Option<Priority>| Alert {
             time: None,
+            dated: false,
             priority: String::new(),
             rule: None,
             source: None,

@@ -107,7 +107,7 @@ pub fn conclude(echo: Echo, f: Findings) -> CheckResult {
     }
     if tally.undated > 0 {
         warnings.push(format!(
-            "{} text alert(s) for {whom} carried no date and were counted as inside the window (read logs with kubelet timestamps or set time_format_iso_8601)",
+            "{} text alert(s) for {whom} carried no date and nothing in their input dated them: counted as inside the window (`\"dated\": false`; save logs with `kubectl logs --timestamps` or set time_format_iso_8601)",
             tally.undated
         ));
     }
@@ -177,6 +177,7 @@ pub fn conclude(echo: Echo, f: Findings) -> CheckResult {
         Verdict::Passed | Verdict::Blocked => {}
     }
     let timeline = tally.timeline.minutes();
+    let unparsed_mentions = pods.iter().map(|p| p.unparsed_mentions).sum();
     let (alerts, alerts_omitted) = tally.alerts.into_sorted();
     CheckResult {
         tool: "falco",
@@ -207,6 +208,8 @@ pub fn conclude(echo: Echo, f: Findings) -> CheckResult {
         syscall_drops: tally.syscall_drops,
         parsed_records,
         outside_window_count: tally.outside_window,
+        undated_count: tally.undated,
+        unparsed_mentions,
         input: echo.input,
         all_namespaces: echo.scope == Scope::All,
         scope,

@@ -92,12 +92,29 @@ impl AlertFilter {
         }
     }
 
-    /// True when the bytes name the namespace (not merely a drop report).
-    pub fn names_namespace(&self, raw: &[u8]) -> bool {
-        match &self.needle {
-            Some(n) => n.find(raw).is_some(),
-            None => true,
-        }
+    /// True when the bytes name the namespace as a whole token: not inside a longer name
+    /// (`shadow-abc1234`, `xshadow-abc123`). Every namespace for `-A`: no line can be ruled out.
+    pub fn names_as_token(&self, raw: &[u8]) -> bool {
+        let Some(n) = &self.needle else {
+            // `-A`: a line that carries one of Falco's namespace keys.
+            const KEYS: [&[u8]; 5] = [
+                b"k8s_ns_name=",
+                b"k8s_ns=",
+                b"k8s.ns=",
+                b"k8s.ns.name",
+                b"ka.target.namespace",
+            ];
+            return KEYS.iter().any(|k| memmem::find(raw, k).is_some())
+                || memmem::find_iter(raw, b"ns=")
+                    .any(|at| at == 0 || matches!(raw[at - 1], b' ' | b'(' | b','));
+        };
+        let label = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-';
+        let len = n.needle().len();
+        n.find_iter(raw).any(|at| {
+            let before = at.checked_sub(1).map(|i| raw[i]);
+            let after = raw.get(at + len).copied();
+            !before.is_some_and(label) && !after.is_some_and(label)
+        })
     }
 
     pub(crate) fn wants_namespace(&self, ns: Option<&str>) -> bool {

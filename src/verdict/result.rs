@@ -72,6 +72,8 @@ pub struct PodReport {
     pub bytes_read: u64,
     /// Also read the previous container instance (restarted inside the window).
     pub previous_read: bool,
+    /// Lines that name the namespace as a token but are no Falco output understood.
+    pub unparsed_mentions: u64,
     /// The gaps' messages in one line; `null` when the ledger is closed.
     pub error: Option<String>,
     /// The coverage ledger: empty when this source was read for the whole window and understood.
@@ -124,6 +126,11 @@ pub struct CheckResult {
     pub parsed_records: u64,
     /// Alerts for the namespace that fell outside the window (ignored).
     pub outside_window_count: u64,
+    /// Text alerts that nothing could date, counted as inside the window (`"dated": false`).
+    pub undated_count: u64,
+    /// Lines naming the namespace that were not understood, over all sources (each makes its
+    /// source incomplete).
+    pub unparsed_mentions: u64,
     /// Where the output was read from.
     pub input: InputKind,
     /// `-A`: every namespace (`namespace_filter` is `"*"`).

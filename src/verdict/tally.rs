@@ -129,6 +129,10 @@ impl EventSink for Tally {
         self.filter.may_match(raw)
     }
 
+    fn names_exactly(&self, raw: &[u8]) -> bool {
+        self.filter.names_as_token(raw)
+    }
+
     fn event(&mut self, mut e: Event) {
         let f = &self.filter;
         if e.internal {
@@ -166,15 +170,20 @@ impl EventSink for Tally {
         if let Some(t) = e.time {
             self.timeline.add(t);
         }
+        // The saving tool's word (`kubectl logs --prefix`, stern) on which Falco pod wrote it.
+        let (pod, container) = match e.origin.take() {
+            Some((p, c)) => (Some(p), Some(c)),
+            None => (self.origin.pod.clone(), self.origin.container.clone()),
+        };
         if let Some(g) = f.group_by {
             let key = match g {
                 GroupBy::Priority => e
                     .priority
                     .map_or_else(|| e.priority_text.clone(), |p| p.as_falco_str().to_string()),
                 GroupBy::Rule => e.rule.clone().unwrap_or_default(),
-                GroupBy::Pod => self.origin.pod.clone().unwrap_or_default(),
+                GroupBy::Pod => pod.clone().unwrap_or_default(),
                 GroupBy::Node => self.origin.node.clone().unwrap_or_default(),
-                GroupBy::Container => self.origin.container.clone().unwrap_or_default(),
+                GroupBy::Container => container.clone().unwrap_or_default(),
             };
             self.groups.add(&key, e.priority, e.time, blocking, ignored);
         }
@@ -198,9 +207,10 @@ impl EventSink for Tally {
             hostname: e.hostname,
             output: e.output,
             output_fields: e.output_fields,
-            pod: self.origin.pod.clone(),
+            dated: e.time.is_some(),
+            pod,
             node: self.origin.node.clone(),
-            container: self.origin.container.clone(),
+            container,
             namespace: e.namespace,
             blocking,
             ignored,

@@ -1,6 +1,5 @@
 //! The core check end to end: the built binary, a real kubeconfig, real TLS, the fake API server.
 
-
 use crate::common::*;
 use fake_apiserver::*;
 

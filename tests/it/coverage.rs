@@ -2,12 +2,11 @@
 //! check and from a `--for` soak over the same cluster (one reader does both), and SIGINT /
 //! SIGTERM end one-shot, soak and watch runs with their result.
 
-
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Utc};
 use crate::common::*;
+use chrono::{DateTime, Utc};
 use fake_apiserver::*;
 
 fn secs(s: i64) -> chrono::Duration {

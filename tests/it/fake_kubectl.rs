@@ -3,19 +3,18 @@
 //!
 //! The kubectl tests are skipped (with a notice) when `kubectl` is not on PATH.
 
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration as StdDuration, Instant};
 
 use chrono::Duration;
+use fake_apiserver::*;
 use futures::AsyncReadExt;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{ListParams, LogParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Api, Client, Config};
-use fake_apiserver::*;
 
 const FALCO_A_LOG: &str = "\
 2024-01-15T09:59:58.101233000Z Mon Jan 15 09:59:58 2024: Falco version: 0.42.1 (x86_64)
@@ -821,8 +820,9 @@ async fn kube_rs_times_out_on_hangs_and_slow_logs_are_slow() {
 #[test]
 fn requests_are_recorded_with_decoded_queries() {
     // A pure check of the recorder, no client library involved.
-    let q =
-        fake_apiserver::server::parse_query("labelSelector=app%3Dfalco%2Ctier+in+%28a%2Cb%29&limit=500");
+    let q = fake_apiserver::server::parse_query(
+        "labelSelector=app%3Dfalco%2Ctier+in+%28a%2Cb%29&limit=500",
+    );
     let want: BTreeMap<String, String> = [
         (
             "labelSelector".to_string(),

@@ -5,14 +5,13 @@
 //! Every scenario runs the built binary against the local HTTPS fake API server, in JSON and in
 //! text, without and with `--fail-closed`.
 
-
 use std::path::PathBuf;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use crate::common::*;
-use serde_json::Value;
+use chrono::{DateTime, Utc};
 use fake_apiserver::*;
+use serde_json::Value;
 
 /// Printed by the failing exec credential plugin on stdout and stderr.
 const EXEC_SECRET: &str = "SECRET-EXEC-TOKEN-123";

@@ -1,6 +1,5 @@
 //! Interactive features through the binary: breakdowns, noise control, all namespaces, YAML.
 
-
 use crate::common::*;
 
 const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/falco-alerts.jsonl");

@@ -2,12 +2,11 @@
 //! Terminal escapes must not reach a terminal, lines of any size and malformed records must not
 //! crash the check or make an alert disappear silently.
 
-
 use std::io::Write as _;
 
 use crate::common::*;
-use serde_json::{json, Value};
 use fake_apiserver::*;
+use serde_json::{json, Value};
 
 const T: &str = "2024-01-15T10:31:00.000000000Z";
 

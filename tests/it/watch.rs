@@ -3,14 +3,13 @@
 //! `follow=true` log streams send each line when its kubelet time comes. Logs are built with
 //! times relative to now.
 
-
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Utc};
 use crate::common::*;
+use chrono::{DateTime, Utc};
 use fake_apiserver::*;
 
 /// A JSON alert whose event happened at `t` (the kubelet writes it a moment later).
