@@ -333,7 +333,7 @@ impl<S: EventSink> Decoder<S> {
     fn line(&mut self, raw: &[u8]) {
         self.stats.lines += 1;
         let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
-        let opened = envelope::open(raw);
+        let opened = envelope::open(raw, self.reference);
         let stamp = opened.stamp;
         if let Some(s) = stamp {
             if self.stats.first_line_time.is_none() {
@@ -423,8 +423,13 @@ impl<S: EventSink> Decoder<S> {
                 } else if is_shutdown_header(body) {
                     self.recognize(|| true);
                     self.close_text();
-                } else if self.open.is_some() {
-                    // A newline inside a field: this line continues the open alert.
+                } else if let Some(open) = &self.open {
+                    // A newline inside a field: this line continues the open alert. When it
+                    // names the namespace and the alert does not, it may as well be a line of
+                    // its own (a sidecar's, a forged one): said, not guessed away.
+                    if !self.sink.names_exactly(&open.buf) {
+                        self.unparsed(body);
+                    }
                     self.append(body);
                 } else {
                     self.note_glued_drop(body, stamp);
@@ -432,9 +437,12 @@ impl<S: EventSink> Decoder<S> {
                 }
             }
         }
-        // A stamped line dates the text alerts around it that carry no date of their own.
+        // A stamped line dates the text alerts around it that carry no date of their own (a
+        // stamp without a zone or year only when nothing better is known).
         if let (Some(s), None) = (stamp, &self.open) {
-            self.set_reference(s.at);
+            if s.zoned || self.reference.is_none() {
+                self.set_reference(s.at);
+            }
         }
     }
 

@@ -30,8 +30,9 @@ pub struct Opened<'a> {
     pub origin: Option<(String, String)>,
 }
 
-/// Takes the envelope off `line`.
-pub fn open(line: &[u8]) -> Opened<'_> {
+/// Takes the envelope off `line`. `year_hint`, a recent date of the same log, gives a classic
+/// syslog stamp (which has no year) its year; without one, the latest year not ahead of now.
+pub fn open(line: &[u8], year_hint: Option<DateTime<Utc>>) -> Opened<'_> {
     let mut origin = None;
     let mut body: Cow<'_, [u8]> = Cow::Borrowed(line);
     // stern and `kubectl logs` colour their prefixes on a terminal (or with --color always).
@@ -54,7 +55,7 @@ pub fn open(line: &[u8]) -> Opened<'_> {
             body = own_tail(body, rest);
         }
     }
-    let (stamp, rest) = stamped(&body);
+    let (stamp, rest) = stamped(&body, year_hint);
     let body = match rest {
         Some(r) => own_tail(body, r),
         None => body,
@@ -75,7 +76,7 @@ fn own_tail<'a>(whole: Cow<'a, [u8]>, tail: usize) -> Cow<'a, [u8]> {
 }
 
 /// A stamp (kubelet, syslog, journald) at the start of `line`: when, and where the rest begins.
-fn stamped(line: &[u8]) -> (Option<Stamp>, Option<usize>) {
+fn stamped(line: &[u8], year_hint: Option<DateTime<Utc>>) -> (Option<Stamp>, Option<usize>) {
     let offset_of = |rest: &[u8]| line.len() - rest.len();
     match line.first() {
         Some(b'0'..=b'9') => {
@@ -88,12 +89,12 @@ fn stamped(line: &[u8]) -> (Option<Stamp>, Option<usize>) {
             }
         }
         Some(b'<') => {
-            if let Some((stamp, rest)) = with_priority(line) {
+            if let Some((stamp, rest)) = with_priority(line, year_hint) {
                 return (Some(stamp), Some(offset_of(rest)));
             }
         }
         Some(b'A'..=b'Z') => {
-            if let Some((at, rest)) = classic_syslog(line, Utc::now()) {
+            if let Some((at, rest)) = classic_syslog(line, year_hint) {
                 let stamp = Stamp { at, zoned: false };
                 return (Some(stamp), Some(offset_of(rest)));
             }
@@ -155,7 +156,7 @@ fn syslog_header(rest: &[u8]) -> Option<&[u8]> {
 }
 
 /// `<PRI>` then RFC 5424 (`1 TIMESTAMP HOST APP PROCID MSGID SD MSG`) or RFC 3164.
-fn with_priority(line: &[u8]) -> Option<(Stamp, &[u8])> {
+fn with_priority(line: &[u8], year_hint: Option<DateTime<Utc>>) -> Option<(Stamp, &[u8])> {
     let close = line.iter().take(5).position(|&b| b == b'>')?;
     let pri = &line[1..close];
     if pri.is_empty() || !pri.iter().all(u8::is_ascii_digit) {
@@ -187,13 +188,14 @@ fn with_priority(line: &[u8]) -> Option<(Stamp, &[u8])> {
         };
         return Some((Stamp { at, zoned: true }, msg));
     }
-    let (at, msg) = classic_syslog(rest, Utc::now())?;
+    let (at, msg) = classic_syslog(rest, year_hint)?;
     Some((Stamp { at, zoned: false }, msg))
 }
 
 /// RFC 3164 / journald `short`: `Oct  6 17:59:08 HOST TAG[PID]: `. The stamp has no year: the
-/// latest one not after `now` (a day of slack) is taken, as syslog readers do.
-fn classic_syslog(line: &[u8], now: DateTime<Utc>) -> Option<(DateTime<Utc>, &[u8])> {
+/// one nearest to `year_hint` (a date of the same log), else the latest not ahead of now (a day
+/// of slack), as syslog readers do.
+fn classic_syslog(line: &[u8], year_hint: Option<DateTime<Utc>>) -> Option<(DateTime<Utc>, &[u8])> {
     if line.len() < 16 || line[3] != b' ' || line[6] != b' ' || line[15] != b' ' {
         return None;
     }
@@ -208,14 +210,21 @@ fn classic_syslog(line: &[u8], now: DateTime<Utc>) -> Option<(DateTime<Utc>, &[u
     let clock = std::str::from_utf8(&line[7..15]).ok()?;
     let t = chrono::NaiveTime::parse_from_str(clock, "%H:%M:%S").ok()?;
     let rest = syslog_header(&line[16..])?;
-    let mut year = now.year();
-    let at = loop {
-        let d = NaiveDate::from_ymd_opt(year, month, day);
-        match d.map(|d| Utc.from_utc_datetime(&NaiveDateTime::new(d, t))) {
-            Some(at) if at <= now + Duration::days(1) => break at,
-            // Feb 29 of a year that has none, or a date still ahead this year.
-            _ if year > now.year() - 8 => year -= 1,
-            _ => return None,
+    let in_year = |year: i32| {
+        NaiveDate::from_ymd_opt(year, month, day)
+            .map(|d| Utc.from_utc_datetime(&NaiveDateTime::new(d, t)))
+    };
+    let at = match year_hint {
+        Some(hint) => (hint.year() - 1..=hint.year() + 1)
+            .filter_map(in_year)
+            .min_by_key(|at| (*at - hint).num_seconds().abs())?,
+        None => {
+            let now = Utc::now();
+            // Feb 29 of a year that has none, or a date still ahead this year: go back.
+            (now.year() - 8..=now.year())
+                .rev()
+                .filter_map(in_year)
+                .find(|at| *at <= now + Duration::days(1))?
         }
     };
     Some((at, rest))
@@ -325,8 +334,15 @@ mod tests {
     #[test]
     fn envelopes_table() {
         let alert = "17:59:08.370713347: Notice A shell k8s_ns_name=ns1";
-        // (line, body, stamp, zoned, origin)
-        let cases: Vec<(String, &str, Option<&str>, bool, Option<(&str, &str)>)> = vec![
+        /// (line, body, stamp, zoned, origin)
+        type Case<'a> = (
+            String,
+            &'a str,
+            Option<&'a str>,
+            bool,
+            Option<(&'a str, &'a str)>,
+        );
+        let cases: Vec<Case> = vec![
             (alert.to_string(), alert, None, false, None),
             (
                 format!("2026-10-06T17:59:08.372015000Z {alert}"),
@@ -418,7 +434,7 @@ mod tests {
             ),
         ];
         for (line, body, stamp, zoned, origin) in cases {
-            let o = open(line.as_bytes());
+            let o = open(line.as_bytes(), None);
             assert_eq!(String::from_utf8_lossy(&o.body), body, "{line}");
             assert_eq!(o.stamp.map(|s| s.at), stamp.map(ts), "{line}");
             if stamp.is_some() {
@@ -433,15 +449,20 @@ mod tests {
     }
 
     #[test]
-    fn classic_syslog_takes_the_latest_year_not_ahead() {
-        let now = ts("2026-12-02T12:00:00Z");
-        let (at, rest) = classic_syslog(b"Oct  6 17:59:08 node falco: x", now).expect("classic");
-        assert_eq!(at, ts("2026-10-06T17:59:08Z"));
+    fn classic_syslog_years() {
+        let hint = Some(ts("2024-01-15T09:59:58Z"));
+        let (at, rest) = classic_syslog(b"Jan 15 17:59:08 node falco: x", hint).expect("classic");
+        assert_eq!(at, ts("2024-01-15T17:59:08Z"));
         assert_eq!(rest, b"x");
-        let (at, _) = classic_syslog(b"Dec 24 10:00:00 node falco[9]: x", now).expect("dec");
-        assert_eq!(at, ts("2025-12-24T10:00:00Z"));
-        assert!(classic_syslog(b"Oct  6 17:59:08 node cron: x", now).is_none());
-        let o = open(b"Oct  6 17:59:08 node falco: 17:59:08.370713347: Notice x");
+        let (at, _) = classic_syslog(b"Dec 31 23:59:00 node falco[9]: x", hint).expect("dec");
+        assert_eq!(at, ts("2023-12-31T23:59:00Z"));
+        assert!(classic_syslog(b"Oct  6 17:59:08 node cron: x", hint).is_none());
+        let (at, _) = classic_syslog(b"Oct  6 17:59:08 node falco: x", None).expect("now");
+        assert!(at <= Utc::now() + Duration::days(1));
+        let o = open(
+            b"Oct  6 17:59:08 node falco: 17:59:08.370713347: Notice x",
+            hint,
+        );
         assert_eq!(o.stamp.map(|s| s.zoned), Some(false));
         assert_eq!(&o.body[..], b"17:59:08.370713347: Notice x");
     }

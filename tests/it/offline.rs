@@ -43,7 +43,12 @@ fn assert_counts(r: &Run, shape: &str) {
     assert_eq!(j["verdict"], "blocked", "{shape}: {j}");
     let s = &j["summary"];
     assert_eq!(
-        (s["warning"].as_u64(), s["notice"].as_u64(), s["error"].as_u64(), s["critical"].as_u64()),
+        (
+            s["warning"].as_u64(),
+            s["notice"].as_u64(),
+            s["error"].as_u64(),
+            s["critical"].as_u64()
+        ),
         (Some(1), Some(1), Some(1), Some(0)),
         "{shape}: {j}"
     );
@@ -51,7 +56,13 @@ fn assert_counts(r: &Run, shape: &str) {
     assert_eq!(j["incomplete"], false, "{shape}: gaps {}", j["pods"]);
     for a in j["alerts"].as_array().expect("alerts") {
         assert_eq!(a["dated"], true, "{shape}: {a}");
-        assert!(a["time"].as_str().unwrap_or("").starts_with("2024-01-15T10:3"), "{shape}: {a}");
+        assert!(
+            a["time"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("2024-01-15T10:3"),
+            "{shape}: {a}"
+        );
     }
 }
 
@@ -64,7 +75,16 @@ fn write(dir: &tempfile::TempDir, name: &str, text: &str) -> PathBuf {
 
 fn check(path: &std::path::Path, extra: &[&str]) -> Run {
     let p = path.display().to_string();
-    let mut args = vec![NS, "--logs", p.as_str(), "--since-time", WINDOW, "-o", "json", "--fail-closed"];
+    let mut args = vec![
+        NS,
+        "--logs",
+        p.as_str(),
+        "--since-time",
+        WINDOW,
+        "-o",
+        "json",
+        "--fail-closed",
+    ];
     args.extend_from_slice(extra);
     run(&args, &[], None)
 }
@@ -81,14 +101,11 @@ fn pretty(body: &str) -> String {
 }
 
 fn stern_json(body: &str) -> String {
-    serde_json::json!({
-        "message": format!("{body}\n"),
-        "nodeName": "node-1",
-        "namespace": "falco",
-        "podName": "falco-a",
-        "containerName": "falco",
-    })
-    .to_string()
+    // stern writes its fields in this order (Go struct order), message first.
+    format!(
+        r#"{{"message":{},"nodeName":"node-1","namespace":"falco","podName":"falco-a","containerName":"falco"}}"#,
+        serde_json::Value::String(format!("{body}\n"))
+    )
 }
 
 /// The stamp as journald / syslog print it.
@@ -104,35 +121,75 @@ fn classic(stamp: &str) -> String {
 #[test]
 fn every_saved_shape_gives_the_same_counts() {
     let shapes: Vec<(&str, Shape)> = vec![
-        ("Falco stdout / file_output / stern -o raw", |_, l| l.body.clone()),
-        ("kubectl logs --timestamps", |_, l| format!("{} {}", l.stamp, l.body)),
-        ("kubectl logs --prefix", |_, l| format!("[pod/falco-a/falco] {}", l.body)),
-        ("kubectl logs --prefix --timestamps", |_, l| format!("[pod/falco-a/falco] {} {}", l.stamp, l.body)),
-        ("stern", |_, l| format!("falco-a falco {}", l.body)),
-        ("stern, coloured", |_, l| format!("\u{1b}[32mfalco-a\u{1b}[0m \u{1b}[32mfalco\u{1b}[0m {}", l.body)),
-        ("stern --timestamps", |_, l| format!("falco-a falco {} {}", l.stamp, l.body)),
-        ("stern -o json", |_, l| stern_json(&l.body)),
-        ("journalctl -u falco (short)", |_, l| format!("{} node-1 falco[812]: {}", classic(l.stamp), l.body)),
-        ("journalctl -u falco -o short-iso", |_, l| format!("{} node-1 falco[812]: {}", short_iso(l.stamp), l.body)),
-        ("syslog, RFC 3339 stamps", |_, l| format!("{}+00:00 node-1 falco: {}", &l.stamp[..26], l.body)),
-        ("syslog, RFC 5424", |_, l| format!("<134>1 {}Z node-1 falco 812 - - {}", &l.stamp[..23], l.body)),
-        ("syslog, RFC 3164 with priority", |_, l| format!("<134>{} node-1 falco: {}", classic(l.stamp), l.body)),
-        ("pretty-printed JSON", |_, l| pretty(&l.body)),
-        ("pretty-printed JSON, kubectl --timestamps on every line", |_, l| {
-            pretty(&l.body).lines().map(|x| format!("{} {x}", l.stamp)).collect::<Vec<_>>().join("\n")
+        ("Falco stdout / file_output / stern -o raw", |_, l| {
+            l.body.clone()
         }),
+        ("kubectl logs --timestamps", |_, l| {
+            format!("{} {}", l.stamp, l.body)
+        }),
+        ("kubectl logs --prefix", |_, l| {
+            format!("[pod/falco-a/falco] {}", l.body)
+        }),
+        ("kubectl logs --prefix --timestamps", |_, l| {
+            format!("[pod/falco-a/falco] {} {}", l.stamp, l.body)
+        }),
+        ("stern", |_, l| format!("falco-a falco {}", l.body)),
+        ("stern, coloured", |_, l| {
+            format!(
+                "\u{1b}[32mfalco-a\u{1b}[0m \u{1b}[32mfalco\u{1b}[0m {}",
+                l.body
+            )
+        }),
+        ("stern --timestamps", |_, l| {
+            format!("falco-a falco {} {}", l.stamp, l.body)
+        }),
+        ("stern -o json", |_, l| stern_json(&l.body)),
+        ("journalctl -u falco (short)", |_, l| {
+            format!("{} node-1 falco[812]: {}", classic(l.stamp), l.body)
+        }),
+        ("journalctl -u falco -o short-iso", |_, l| {
+            format!("{} node-1 falco[812]: {}", short_iso(l.stamp), l.body)
+        }),
+        ("syslog, RFC 3339 stamps", |_, l| {
+            format!("{}+00:00 node-1 falco: {}", &l.stamp[..26], l.body)
+        }),
+        ("syslog, RFC 5424", |_, l| {
+            format!("<134>1 {}Z node-1 falco 812 - - {}", &l.stamp[..23], l.body)
+        }),
+        ("syslog, RFC 3164 with priority", |_, l| {
+            format!("<134>{} node-1 falco: {}", classic(l.stamp), l.body)
+        }),
+        ("pretty-printed JSON", |_, l| pretty(&l.body)),
+        (
+            "pretty-printed JSON, kubectl --timestamps on every line",
+            |_, l| {
+                pretty(&l.body)
+                    .lines()
+                    .map(|x| format!("{} {x}", l.stamp))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            },
+        ),
         ("CRLF line ends", |_, l| format!("{}\r", l.body)),
     ];
     let dir = tempfile::tempdir().expect("tempdir");
     for (i, (shape, f)) in shapes.iter().enumerate() {
-        let text: String = falco_output().iter().enumerate().map(|(n, l)| f(n, l) + "\n").collect();
+        let text: String = falco_output()
+            .iter()
+            .enumerate()
+            .map(|(n, l)| f(n, l) + "\n")
+            .collect();
         let path = write(&dir, &format!("shape-{i}.log"), &text);
         let r = check(&path, &[]);
         assert_counts(&r, shape);
         if shape.contains("prefix") || shape.starts_with("stern") {
             let j = r.json();
             for a in j["alerts"].as_array().expect("alerts") {
-                assert_eq!((a["pod"].as_str(), a["container"].as_str()), (Some("falco-a"), Some("falco")), "{shape}: {a}");
+                assert_eq!(
+                    (a["pod"].as_str(), a["container"].as_str()),
+                    (Some("falco-a"), Some("falco")),
+                    "{shape}: {a}"
+                );
             }
         }
     }
@@ -150,7 +207,12 @@ fn several_pods_saved_with_prefix_keep_their_own_pod() {
     let r = check(&path, &["--group-by", "pod"]);
     let j = r.json();
     assert_eq!(j["alert_count"], 3, "{j}");
-    let pods: Vec<&str> = j["alerts"].as_array().expect("alerts").iter().filter_map(|a| a["pod"].as_str()).collect();
+    let pods: Vec<&str> = j["alerts"]
+        .as_array()
+        .expect("alerts")
+        .iter()
+        .filter_map(|a| a["pod"].as_str())
+        .collect();
     assert_eq!(pods, ["falco-a", "falco-b", "falco-a"], "{j}");
 }
 
@@ -161,7 +223,19 @@ fn text_alerts_are_dated_by_their_input_not_by_the_clock_of_since_time() {
     let undated = "23:10:00.000000000: Warning A shell was spawned | k8s_ns_name=shadow-abc123\n";
     let path = write(&dir, "undated.log", undated);
     let p = path.display().to_string();
-    let r = run(&[NS, "--logs", &p, "--since-time", "2015-01-01T00:00:00Z", "-o", "json"], &[], None);
+    let r = run(
+        &[
+            NS,
+            "--logs",
+            &p,
+            "--since-time",
+            "2015-01-01T00:00:00Z",
+            "-o",
+            "json",
+        ],
+        &[],
+        None,
+    );
     assert_eq!(r.code, 1, "{r:?}");
     let j = r.json();
     assert_eq!(j["undated_count"], 1, "{j}");
@@ -169,18 +243,23 @@ fn text_alerts_are_dated_by_their_input_not_by_the_clock_of_since_time() {
     assert_eq!(j["alerts"][0]["time"], serde_json::Value::Null, "{j}");
     assert!(r.stderr.contains("carried no date"), "{r:?}");
     // A dated line after the alert dates it (the banner of a restart, a JSON alert).
-    let later = format!(
-        "{undated}Tue Jan 16 00:05:00 2024: Falco version: 0.42.1 (x86_64)\n"
-    );
+    let later = format!("{undated}Tue Jan 16 00:05:00 2024: Falco version: 0.42.1 (x86_64)\n");
     let path = write(&dir, "later.log", &later);
     let p = path.display().to_string();
     for (since, code) in [("2024-01-15T23:00:00Z", 1), ("2024-01-15T23:30:00Z", 0)] {
-        let r = run(&[NS, "--logs", &p, "--since-time", since, "-o", "json"], &[], None);
+        let r = run(
+            &[NS, "--logs", &p, "--since-time", since, "-o", "json"],
+            &[],
+            None,
+        );
         assert_eq!(r.code, code, "{since}: {r:?}");
         let j = r.json();
         assert_eq!(j["undated_count"], 0, "{j}");
         if code == 1 {
-            assert_eq!(j["alerts"][0]["time"], "2024-01-15T23:10:00.000000000Z", "{j}");
+            assert_eq!(
+                j["alerts"][0]["time"], "2024-01-15T23:10:00.000000000Z",
+                "{j}"
+            );
         } else {
             assert_eq!(j["outside_window_count"], 1, "{j}");
         }
@@ -191,19 +270,42 @@ fn text_alerts_are_dated_by_their_input_not_by_the_clock_of_since_time() {
 fn input_that_is_not_understood_is_never_a_pass() {
     let dir = tempfile::tempdir().expect("tempdir");
     // Not Falco at all, from a pipe.
-    let r = run(&[NS, "--logs", "-", "--since-time", WINDOW, "--fail-closed", "-o", "json"], &[], Some(b"hello\n"));
+    let r = run(
+        &[
+            NS,
+            "--logs",
+            "-",
+            "--since-time",
+            WINDOW,
+            "--fail-closed",
+            "-o",
+            "json",
+        ],
+        &[],
+        Some(b"hello\n"),
+    );
     assert_eq!(r.code, 3, "{r:?}");
-    assert_eq!(r.json()["pods"][0]["gaps"][0]["kind"], "not_understood", "{r:?}");
+    assert_eq!(
+        r.json()["pods"][0]["gaps"][0]["kind"],
+        "not_understood",
+        "{r:?}"
+    );
     // Empty: nothing read, said plainly.
     let path = write(&dir, "empty.log", "");
     let r = check(&path, &[]);
     assert_eq!(r.code, 3, "{r:?}");
     let gap = &r.json()["pods"][0]["gaps"][0];
     assert_eq!(gap["kind"], "not_understood", "{r:?}");
-    assert!(gap["message"].as_str().unwrap_or("").contains("empty"), "{r:?}");
+    assert!(
+        gap["message"].as_str().unwrap_or("").contains("empty"),
+        "{r:?}"
+    );
     // Falco output with one line that names the namespace and is no Falco record: counted,
     // the first shown (neutralized on a terminal), incomplete. A longer name is no mention.
-    let mut text: String = falco_output().iter().map(|l| format!("{}\n", l.body)).collect();
+    let mut text: String = falco_output()
+        .iter()
+        .map(|l| format!("{}\n", l.body))
+        .collect();
     text.push_str("sidecar: restarted workload in shadow-abc123 \u{1b}[2J after OOM\n");
     text.push_str("sidecar: nothing to do for shadow-abc1234\n");
     let path = write(&dir, "mention.log", &text);
@@ -212,9 +314,27 @@ fn input_that_is_not_understood_is_never_a_pass() {
     let j = r.json();
     assert_eq!(j["unparsed_mentions"], 1, "{j}");
     assert_eq!(j["pods"][0]["unparsed_mentions"], 1, "{j}");
-    let message = j["pods"][0]["gaps"][0]["message"].as_str().unwrap_or("").to_string();
-    assert!(message.contains("restarted workload in shadow-abc123"), "{message}");
-    let text_view = run(&[NS, "--logs", &path.display().to_string(), "--since-time", WINDOW, "-s", "critical"], &[], None);
+    let message = j["pods"][0]["gaps"][0]["message"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    assert!(
+        message.contains("restarted workload in shadow-abc123"),
+        "{message}"
+    );
+    let text_view = run(
+        &[
+            NS,
+            "--logs",
+            &path.display().to_string(),
+            "--since-time",
+            WINDOW,
+            "-s",
+            "critical",
+        ],
+        &[],
+        None,
+    );
     assert!(!text_view.stdout.contains('\u{1b}'), "{text_view:?}");
 }
 
@@ -258,11 +378,19 @@ fn real_falco_output_gets_an_experts_verdict() {
         eprintln!("notice: ../shared/falco-wild not found; real-output checks skipped");
         return;
     };
-    let mut files: Vec<PathBuf> = entries.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "log")).collect();
+    let mut files: Vec<PathBuf> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "log"))
+        .collect();
     files.sort();
     let tmp = tempfile::tempdir().expect("tempdir");
     for file in files {
-        let name = file.file_name().and_then(|n| n.to_str()).unwrap_or("").to_string();
+        let name = file
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("")
+            .to_string();
         let text = std::fs::read(&file).expect("read");
         let stamped: Vec<u8> = text
             .split(|&b| b == b'\n')
@@ -281,14 +409,47 @@ fn real_falco_output_gets_an_experts_verdict() {
         for path in [&file, &stamped_path] {
             let p = path.display().to_string();
             for (_, ns, verdict, count) in &expected {
-                let r = run(&[ns, "--logs", &p, "--since-time", "2000-01-01T00:00:00Z", "-o", "json"], &[], None);
+                let r = run(
+                    &[
+                        ns,
+                        "--logs",
+                        &p,
+                        "--since-time",
+                        "2000-01-01T00:00:00Z",
+                        "-o",
+                        "json",
+                    ],
+                    &[],
+                    None,
+                );
                 let j = r.json();
-                assert_eq!((j["verdict"].as_str(), j["alert_count"].as_u64()), (Some(*verdict), Some(*count)), "{name} {ns} ({p}): {j}");
+                assert_eq!(
+                    (j["verdict"].as_str(), j["alert_count"].as_u64()),
+                    (Some(*verdict), Some(*count)),
+                    "{name} {ns} ({p}): {j}"
+                );
             }
             // Every file is Falco output we understand: no gap for a namespace it does not name.
-            let r = run(&[NS, "--logs", &p, "--since-time", "2000-01-01T00:00:00Z", "-o", "json", "--fail-closed"], &[], None);
+            let r = run(
+                &[
+                    NS,
+                    "--logs",
+                    &p,
+                    "--since-time",
+                    "2000-01-01T00:00:00Z",
+                    "-o",
+                    "json",
+                    "--fail-closed",
+                ],
+                &[],
+                None,
+            );
             let j = r.json();
-            assert_eq!((j["verdict"].as_str(), r.code), (Some("passed"), 0), "{name} ({p}): {j}");
+            assert_eq!(
+                (j["verdict"].as_str(), r.code),
+                (Some("passed"), 0),
+                "{name} ({p}): {j}"
+            );
         }
     }
 }
