@@ -381,11 +381,12 @@ impl<S: EventSink> Decoder<S> {
                     self.open_json = Some(j);
                     return;
                 }
-                self.note_glued_drop(body, stamp);
+                // The sink wants every line that holds a drop notice: one scan for both.
                 if body.len() <= RUNTIME_SPLIT && !self.sink.wants(body) {
                     self.recognize(|| looks_like_falco_json(body));
                     return;
                 }
+                self.note_glued_drop(body, stamp);
                 self.json_record(body, origin);
             }
             Some(b'0'..=b'9') if split_alert_time(body).is_some() => {

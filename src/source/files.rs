@@ -3,7 +3,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use tokio::io::{AsyncRead, AsyncReadExt};
+use std::io::Read;
+
+use tokio::sync::mpsc;
 
 use super::{note_stats, SourceRead, Stop, StopSignal};
 use crate::falco::Decoder;
@@ -82,10 +84,10 @@ async fn read_one(path: &Path, tally: Tally, max_line: usize, mut stop: StopSign
         name: name.clone(),
         ..PodReport::default()
     };
-    let mut reader: Box<dyn AsyncRead + Unpin + Send> = if path.as_os_str() == "-" {
-        Box::new(tokio::io::stdin())
+    let reader: Box<dyn Read + Send> = if path.as_os_str() == "-" {
+        Box::new(std::io::stdin())
     } else {
-        match tokio::fs::File::open(path).await {
+        match std::fs::File::open(path) {
             Ok(f) => Box::new(f),
             Err(e) => {
                 ledger.open(Gap::new(
@@ -104,13 +106,13 @@ async fn read_one(path: &Path, tally: Tally, max_line: usize, mut stop: StopSign
             }
         }
     };
+    let mut chunks = read_ahead(reader);
     // No date is made up from the window: text alerts are dated by the input's own lines.
     let mut decoder = Decoder::with_max_line(tally, max_line);
-    let mut buf = vec![0u8; 256 * 1024];
     loop {
         // Stdin may block for ever: a stop must not wait for it.
-        let n = tokio::select! {
-            r = reader.read(&mut buf) => r,
+        let next = tokio::select! {
+            c = chunks.full.recv() => c,
             s = stop.wait() => {
                 let why = match s {
                     Stop::Interrupted => "stopped by a signal",
@@ -123,14 +125,15 @@ async fn read_one(path: &Path, tally: Tally, max_line: usize, mut stop: StopSign
                 break;
             }
         };
-        match n {
-            Ok(0) => break,
-            Ok(n) => {
-                report.bytes_read += n as u64;
-                decoder.feed(&buf[..n]);
+        match next {
+            None => break,
+            Some(Ok(buf)) => {
+                report.bytes_read += buf.len() as u64;
+                decoder.feed(&buf);
+                // The buffer goes back to the reader thread; gone when it has ended.
+                let _ = chunks.empty.try_send(buf);
             }
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => {
+            Some(Err(e)) => {
                 ledger.open(Gap::new(
                     GapKind::Unreadable,
                     format!(
@@ -161,4 +164,40 @@ async fn read_one(path: &Path, tally: Tally, max_line: usize, mut stop: StopSign
         parsed: stats.parsed,
         warnings,
     }
+}
+
+/// Chunks read ahead by a thread of their own, and the buffers going back to it.
+struct ReadAhead {
+    full: mpsc::Receiver<std::io::Result<Vec<u8>>>,
+    empty: mpsc::Sender<Vec<u8>>,
+}
+
+const CHUNK: usize = 256 * 1024;
+/// Chunks in flight: reading and decoding overlap, memory stays bounded.
+const AHEAD: usize = 4;
+
+/// Reads `reader` on a plain thread (a blocking `read` of stdin must not hold a runtime thread,
+/// and a file is read while the last chunk is decoded) until its end, an error, or the receiver
+/// is gone.
+fn read_ahead(mut reader: Box<dyn Read + Send>) -> ReadAhead {
+    let (full_tx, full) = mpsc::channel(AHEAD);
+    let (empty, mut empty_rx) = mpsc::channel::<Vec<u8>>(AHEAD);
+    std::thread::spawn(move || loop {
+        let mut buf = empty_rx.try_recv().unwrap_or_default();
+        buf.resize(CHUNK, 0);
+        let n = match reader.read(&mut buf) {
+            Ok(0) => return,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                let _ = full_tx.blocking_send(Err(e));
+                return;
+            }
+        };
+        buf.truncate(n);
+        if full_tx.blocking_send(Ok(buf)).is_err() {
+            return;
+        }
+    });
+    ReadAhead { full, empty }
 }
