@@ -295,11 +295,7 @@ impl Completions {
     fn push(&mut self, word: String, desc: impl Into<String>) {
         // Words come from the cluster and the kubeconfig: one with a control character (escape,
         // tab, newline) could drive the terminal or forge extra candidates. No such name is valid.
-        if word.is_empty()
-            || word.chars().any(|c| {
-                c.is_control() || crate::render::neutralize(&c.to_string()) != c.to_string()
-            })
-        {
+        if word.is_empty() || word.chars().any(crate::render::unsafe_on_terminal) {
             return;
         }
         let desc: String = crate::render::neutralize(&desc.into());

@@ -74,6 +74,20 @@ impl Priority {
     }
 
     /// True when `self` is `threshold` or more severe.
+    /// 0 for Emergency up to 7 for Debug: smaller is more severe.
+    pub fn rank(self) -> u8 {
+        match self {
+            Priority::Emergency => 0,
+            Priority::Alert => 1,
+            Priority::Critical => 2,
+            Priority::Error => 3,
+            Priority::Warning => 4,
+            Priority::Notice => 5,
+            Priority::Informational => 6,
+            Priority::Debug => 7,
+        }
+    }
+
     pub fn at_least(self, threshold: Priority) -> bool {
         self <= threshold
     }

@@ -83,7 +83,7 @@ impl Ranked {
         (
             !a.blocking,
             a.ignored,
-            a.level.map_or(0, |p| p as u8),
+            a.level.map_or(0, Priority::rank),
             a.at.is_none(),
             a.at,
             a.pod.as_deref(),
@@ -166,7 +166,7 @@ impl AlertList {
             (
                 x.at.is_none(),
                 x.at,
-                x.level.map_or(0, |p| p as u8),
+                x.level.map_or(0, Priority::rank),
                 x.pod.clone(),
                 x.output.clone(),
             )

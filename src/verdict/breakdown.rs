@@ -141,8 +141,8 @@ impl Groups {
     pub fn rows(self) -> Vec<GroupStat> {
         let mut rows: Vec<GroupStat> = self.map.into_iter().map(|(k, v)| v.finish(k)).collect();
         rows.sort_by(|a, b| {
-            let wa = a.worst.map_or(8, |p| p as u8);
-            let wb = b.worst.map_or(8, |p| p as u8);
+            let wa = a.worst.map_or(8, Priority::rank);
+            let wb = b.worst.map_or(8, Priority::rank);
             wa.cmp(&wb)
                 .then(b.count.cmp(&a.count))
                 .then(a.key.cmp(&b.key))
@@ -252,8 +252,8 @@ impl Namespaces {
             })
             .collect();
         rows.sort_by(|a, b| {
-            let wa = a.worst.map_or(8, |p| p as u8);
-            let wb = b.worst.map_or(8, |p| p as u8);
+            let wa = a.worst.map_or(8, Priority::rank);
+            let wb = b.worst.map_or(8, Priority::rank);
             wa.cmp(&wb)
                 .then(b.alert_count.cmp(&a.alert_count))
                 .then(a.namespace.cmp(&b.namespace))
