@@ -398,6 +398,12 @@ pub fn resolve(
     let cli = parse_from(argv).map_err(ArgsError::Clap)?;
     let usage = ArgsError::Usage;
     let disabled = disabled_by(env.enabled.as_deref()).map_err(usage)?;
+    // Two readers of one stdin would each see part of it.
+    if cli.logs.iter().filter(|p| p.as_os_str() == "-").count() > 1 {
+        return Err(usage(
+            "--logs - (stdin) given more than once: stdin can be read once".to_string(),
+        ));
+    }
     // An input file that cannot be opened is a usage error, not a gate that passes unread.
     for path in cli.logs.iter().filter(|p| p.as_os_str() != "-") {
         if let Err(e) = std::fs::File::open(path) {

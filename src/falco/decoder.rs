@@ -35,6 +35,10 @@ pub trait EventSink {
     fn names_exactly(&self, raw: &[u8]) -> bool {
         self.wants(raw)
     }
+    /// Whether the sink looks for one namespace (not every one, `-A`).
+    fn scoped(&self) -> bool {
+        true
+    }
 }
 
 /// What the decoder saw, beyond the events.
@@ -76,6 +80,8 @@ pub struct DecodeStats {
 
 struct OpenText {
     buf: Vec<u8>,
+    /// A continuation line was already reported as naming the namespace.
+    flagged: bool,
     stamp: Option<Stamp>,
     origin: Option<(String, String)>,
     lines: usize,
@@ -113,24 +119,16 @@ struct OpenJson {
     escaped: bool,
     lines: usize,
     origin: Option<(String, String)>,
-    /// The record went over its bound: the rest is dropped, not unseen.
-    full: bool,
 }
 
 impl OpenJson {
     /// Adds a line; true when the record's outer braces closed.
     fn push(&mut self, line: &[u8]) -> bool {
-        if !self.full
-            && self.buf.len() + line.len() < MAX_TEXT_RECORD
-            && self.lines < MAX_TEXT_LINES
-        {
-            if !self.buf.is_empty() {
-                self.buf.push(b'\n');
-            }
-            self.buf.extend_from_slice(line);
-        } else {
-            self.full = true;
+        // The caller keeps the record within its bound (see `continue_json`).
+        if !self.buf.is_empty() {
+            self.buf.push(b'\n');
         }
+        self.buf.extend_from_slice(line);
         self.lines += 1;
         for &b in line {
             if self.in_string {
@@ -186,6 +184,7 @@ impl<S: EventSink> Decoder<S> {
         self.reference = Some(t);
         for (mut event, tod) in std::mem::take(&mut self.undated) {
             event.time = Some(place_time_of_day(tod, t, false));
+            event.loosely_dated = true;
             self.stats.loosely_dated += 1;
             self.sink.event(event);
         }
@@ -354,8 +353,7 @@ impl<S: EventSink> Decoder<S> {
             }
             None => &opened.body,
         };
-        if self.open_json.is_some() {
-            self.continue_json(body);
+        if self.open_json.is_some() && self.continue_json(body) {
             return;
         }
         if self.continues_open_alert(stamp) {
@@ -375,7 +373,6 @@ impl<S: EventSink> Decoder<S> {
                         escaped: false,
                         lines: 0,
                         origin,
-                        full: false,
                     };
                     j.push(body);
                     self.open_json = Some(j);
@@ -397,6 +394,7 @@ impl<S: EventSink> Decoder<S> {
                 }
                 self.open = Some(OpenText {
                     buf: body.to_vec(),
+                    flagged: false,
                     stamp,
                     origin,
                     lines: 1,
@@ -428,8 +426,11 @@ impl<S: EventSink> Decoder<S> {
                     // A newline inside a field: this line continues the open alert. When it
                     // names the namespace and the alert does not, it may as well be a line of
                     // its own (a sidecar's, a forged one): said, not guessed away.
-                    if !self.sink.names_exactly(&open.buf) {
+                    if !self.sink.names_exactly(&open.buf) && self.sink.names_exactly(body) {
                         self.unparsed(body);
+                        if let Some(o) = self.open.as_mut() {
+                            o.flagged = true;
+                        }
                     }
                     self.append(body);
                 } else {
@@ -459,6 +460,20 @@ impl<S: EventSink> Decoder<S> {
                 if event.is_syscall_drop() {
                     self.stats.drop_alerts += 1;
                 }
+                if !event.internal && event.namespace.is_none() && self.sink.scoped() {
+                    // A field we do not know (a plugin's own key) holding the very namespace.
+                    let named = event.output_fields.as_ref().is_some_and(|f| {
+                        f.iter().any(|(k, v)| {
+                            k.contains("ns")
+                                && v.as_str().is_some_and(|v| {
+                                    self.sink.names_exactly(v.as_bytes()) && v.len() < 64
+                                })
+                        })
+                    });
+                    if named || (event.output_fields.is_none() && self.sink.names_exactly(body)) {
+                        self.unparsed(body);
+                    }
+                }
                 event.origin = origin;
                 self.sink.event(event);
             }
@@ -467,25 +482,37 @@ impl<S: EventSink> Decoder<S> {
         }
     }
 
-    /// The next line of a pretty-printed JSON record.
-    fn continue_json(&mut self, body: &[u8]) {
+    /// The next line of a pretty-printed JSON record; false when the record was given up and
+    /// the line must be read as a line of its own.
+    fn continue_json(&mut self, body: &[u8]) -> bool {
         let Some(j) = self.open_json.as_mut() else {
-            return;
+            return false;
         };
+        // A record that does not close within its bound, or a new record at the start of a
+        // line, ends it: what it held is reported, and it swallows nothing more.
+        let over = j.buf.len() + body.len() >= MAX_TEXT_RECORD || j.lines >= MAX_TEXT_LINES;
+        if over || body.first() == Some(&b'{') {
+            let Some(j) = self.open_json.take() else {
+                return false;
+            };
+            if self.sink.wants(&j.buf) {
+                if over {
+                    self.stats.oversized += 1;
+                    self.stats.oversized_wanted += 1;
+                } else {
+                    self.stats.malformed += 1;
+                }
+            }
+            return false;
+        }
         if !j.push(body) {
-            return;
+            return true;
         }
         let Some(j) = self.open_json.take() else {
-            return;
+            return true;
         };
-        if j.full {
-            self.stats.oversized += 1;
-            if self.sink.wants(&j.buf) {
-                self.stats.oversized_wanted += 1;
-            }
-            return;
-        }
         self.json_record(&j.buf, j.origin);
+        true
     }
 
     /// A line that is no Falco record: reported when it names the namespace as a token.
@@ -566,11 +593,23 @@ impl<S: EventSink> Decoder<S> {
         }
         self.stats.parsed += 1;
         let Some((_, mut event)) = parse_text(&open.buf) else {
+            self.unparsed(&open.buf);
             return;
         };
         if event.is_syscall_drop() {
             self.stats.drop_alerts += 1;
         }
+        if !event.internal
+            && !open.flagged
+            && event.namespace.is_none()
+            && event.audit_namespaces.is_empty()
+            && self.sink.scoped()
+        {
+            // Named, but by no key Falco prints the workload's namespace with.
+            self.unparsed(&open.buf);
+        }
+        event.loosely_dated =
+            matches!(clock, EventClock::TimeOfDay(_)) && open.stamp.is_none_or(|s| !s.zoned);
         event.origin = open.origin;
         let loosely = open.stamp.is_none_or(|s| !s.zoned);
         match (time, clock) {

@@ -41,6 +41,9 @@ pub struct Event {
     /// `(pod, container)` of the Falco pod that wrote it, when the saving tool said
     /// (`kubectl logs --prefix`, stern).
     pub origin: Option<(String, String)>,
+    /// A text time of day dated without a zone (from nearby lines, or a stamp in local time):
+    /// its clock may be off by the node's UTC offset.
+    pub loosely_dated: bool,
 }
 
 impl Event {
@@ -60,6 +63,7 @@ impl Event {
             namespace: None,
             audit_namespaces: Vec::new(),
             origin: None,
+            loosely_dated: false,
         }
     }
 
@@ -220,6 +224,7 @@ pub fn parse_text(record: &[u8]) -> Option<(EventClock, Event)> {
         namespace: names.primary,
         audit_namespaces: names.audit,
         origin: None,
+        loosely_dated: false,
     };
     Some((clock, event))
 }
@@ -363,6 +368,7 @@ pub fn parse_json(line: &[u8]) -> Option<Event> {
         namespace: names.primary,
         audit_namespaces: names.audit,
         origin: None,
+        loosely_dated: false,
     })
 }
 

@@ -18,7 +18,7 @@ use crate::verdict::{AlertFilter, AlertList, Gap, GapKind, Ledger, LogOrigin, Po
 
 /// How long a followed stream is still read after a stop: lines already on their way (written
 /// just before the window ended) still count.
-const STOP_DRAIN: Duration = Duration::from_millis(500);
+const STOP_DRAIN: Duration = Duration::from_millis(1000);
 
 /// What every Falco pod's reader shares.
 #[derive(Clone)]
@@ -42,6 +42,8 @@ pub struct PodReader {
 
 /// At most this long after the stop, a followed stream may still be catching up.
 const DRAIN_CAP: Duration = Duration::from_secs(3);
+/// A line stamped this long after the window end shows that the stream has caught up.
+const END_SLACK: Duration = Duration::from_secs(2);
 
 /// How reading one instance's log ended, short of an error.
 #[derive(Clone, Copy)]
@@ -50,6 +52,8 @@ enum End {
     Complete,
     /// The run's stop came first.
     Stopped(Stop),
+    /// The run's stop came before the log was even opened: nothing of it was read.
+    NotOpened(Stop),
     /// A followed stream was still delivering lines written before the stop, [`DRAIN_CAP`]
     /// after it: the end of the window did not arrive.
     Behind,
@@ -187,6 +191,17 @@ impl PodReader {
                     format!("{which}: the log stream was still delivering lines written before the window end {}s after it (a slow API server or kubelet): the end of the window was not read", DRAIN_CAP.as_secs()),
                 )),
                 End::Stopped(Stop::WindowEnd) if request.follow => {}
+                End::NotOpened(stop) => {
+                    let why = match stop {
+                        Stop::Interrupted => "stopped by a signal",
+                        Stop::WindowEnd => "the window ended",
+                    };
+                    ledger.open(Gap::new(
+                        GapKind::StoppedEarly,
+                        format!("{which}: {why} before the log was opened: nothing of it was read"),
+                    ));
+                    break;
+                }
                 End::Stopped(stop) => {
                     let why = match stop {
                         Stop::Interrupted => "stopped by a signal",
@@ -228,7 +243,7 @@ impl PodReader {
     ) -> (u64, Result<End, ClusterError>) {
         let mut stop = self.stop.clone();
         if let Some(s) = stop.now() {
-            return (0, Ok(End::Stopped(s)));
+            return (0, Ok(End::NotOpened(s)));
         }
         let opening = self
             .cluster
@@ -239,16 +254,20 @@ impl PodReader {
                 Err(e) => return (0, Err(e)),
             },
             s = stop.wait() => {
-                // A followed log that never answered was not read, whatever ended the run.
+                // Asked, but no answer came before the window ended: the kubelet is the suspect.
                 if request.follow && s == Stop::WindowEnd {
                     return (0, Err(ClusterError::NoAnswer { pod: pod.to_string() }));
                 }
-                return (0, Ok(End::Stopped(s)));
+                return (0, Ok(End::NotOpened(s)));
             }
         };
         let mut draining: Option<Draining> = None;
         loop {
             let read_so_far = stream.bytes();
+            // A stream that keeps delivering cannot hold the run past the cap.
+            if draining.is_some_and(|d| Instant::now() >= d.cap) {
+                return (read_so_far, Ok(End::Behind));
+            }
             let next = match &draining {
                 Some(d) => stream.next_chunk(d.quiet_until.min(d.cap)).await,
                 None => tokio::select! {
@@ -287,9 +306,11 @@ impl PodReader {
             }
             send_live(self.live.as_ref(), decoder.sink_mut()).await;
             if let Some(d) = &mut draining {
-                // The kubelet streams in order: a line written after the end means everything
-                // written before it has arrived.
-                if decoder.stats().last_line_time.is_some_and(|t| t >= d.end) {
+                // The kubelet streams in order: a line written well after the end (Falco writes
+                // an alert a moment after its event) means everything before it has arrived.
+                if decoder.stats().last_line_time.is_some_and(|t| {
+                    t >= d.end + chrono::Duration::from_std(END_SLACK).unwrap_or_default()
+                }) {
                     return (stream.bytes(), Ok(End::Stopped(d.stop)));
                 }
                 d.quiet_until = Instant::now() + STOP_DRAIN;

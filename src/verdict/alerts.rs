@@ -154,6 +154,11 @@ impl AlertList {
         }
     }
 
+    /// How many kept alerts block.
+    pub fn blocking_kept(&self) -> u64 {
+        self.lock().heap.iter().filter(|r| r.0.blocking).count() as u64
+    }
+
     /// Sorted by time (undated last), then by severity; and how many were left out.
     pub fn into_sorted(self) -> (Vec<Alert>, u64) {
         let (heap, omitted) = {

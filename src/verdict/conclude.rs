@@ -95,7 +95,10 @@ pub fn conclude(echo: Echo, f: Findings) -> CheckResult {
     }
     let open: Vec<&PodReport> = pods.iter().filter(|p| !p.is_closed()).collect();
     let incomplete = skipped.is_none() && !open.is_empty();
-    let blocking = tally.blocking;
+    // A reader that did not finish in time leaves its tally behind, but the alerts it found
+    // are in the shared list: a blocking alert seen is never lost.
+    let listed_blocking = tally.alerts.blocking_kept();
+    let blocking = tally.blocking.max(listed_blocking);
     let threshold = echo.threshold.as_upper();
     let whom = echo.scope.describe();
 

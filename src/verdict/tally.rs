@@ -133,6 +133,10 @@ impl EventSink for Tally {
         self.filter.names_as_token(raw)
     }
 
+    fn scoped(&self) -> bool {
+        self.filter.scope != super::filter::Scope::All
+    }
+
     fn event(&mut self, mut e: Event) {
         let f = &self.filter;
         if e.internal {

@@ -487,3 +487,30 @@ fn a_signal_while_stdin_is_still_open_is_stopped_early() {
     assert_stopped_early(&r, 3);
     assert_eq!(r.json()["summary"]["notice"], 1, "{r:?}");
 }
+
+#[test]
+fn a_watch_stopped_before_its_logs_were_opened_is_not_passed() {
+    // Listing the pods is slow (two 429s, Retry-After 1 s); the stop comes before any log was
+    // opened: nothing of the window was read, whatever ended the watch.
+    let faults = Faults {
+        list_fail_times: Some((429, 2, Some(1))),
+        ..Faults::default()
+    };
+    let t0 = Utc::now();
+    let e = serve(FakeCluster::new(vec![healthy("falco-a", "node-0", t0)]).with_faults(faults));
+    let args = [
+        NS,
+        "--kubeconfig",
+        &e.kubeconfig,
+        "--since",
+        "5m",
+        "--watch",
+        "--fail-closed",
+        "-o",
+        "json",
+    ];
+    let (child, _home) = spawn(&args, false);
+    let (r, took) = signal_after(child, "TERM", Duration::from_millis(500));
+    assert!(took < Duration::from_secs(8), "took {took:?}: {r:?}");
+    assert_stopped_early(&r, 3);
+}

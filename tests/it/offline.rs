@@ -453,3 +453,62 @@ fn real_falco_output_gets_an_experts_verdict() {
         }
     }
 }
+
+#[test]
+fn a_json_record_that_never_closes_swallows_nothing_unseen() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut text = String::from("{\n  \"a\": [\n");
+    for _ in 0..600 {
+        text.push_str("  1,\n");
+    }
+    text.push_str(&alert(
+        "2024-01-15T10:31:00.000000000Z",
+        "Critical",
+        "Hidden",
+        Some(NS),
+    ));
+    text.push('\n');
+    let path = write(&dir, "open.log", &text);
+    let r = check(&path, &[]);
+    assert_eq!(
+        r.code, 1,
+        "the alert after the unclosed record still counts: {r:?}"
+    );
+    // A new record at the start of a line ends a pretty-printed one early.
+    let text = format!(
+        "{{\n  \"priority\": \"Critical\",\n{}\n",
+        alert(
+            "2024-01-15T10:31:00.000000000Z",
+            "Critical",
+            "Next",
+            Some(NS)
+        )
+    );
+    let path = write(&dir, "cut.log", &text);
+    let r = check(&path, &[]);
+    assert_eq!(r.code, 1, "{r:?}");
+}
+
+#[test]
+fn an_alert_whose_namespace_key_is_unknown_is_not_a_silent_pass() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let json = r#"{"hostname":"n","output":"10:31:00.000000000: Critical Shell (pod=web-1)","output_fields":{"k8smeta.ns.name":"shadow-abc123","k8smeta.pod.name":"web-1"},"priority":"Critical","rule":"Shell","source":"syscall","time":"2024-01-15T10:31:00.000000000Z"}"#;
+    let text = "10:32:00.000000000: Critical Shell (namespace=shadow-abc123 pod=web-1)";
+    for (name, line) in [("unknown-key.json", json), ("unknown-token.log", text)] {
+        let path = write(
+            &dir,
+            name,
+            &format!("Mon Jan 15 10:00:00 2024: Falco version: 0.42.1\n{line}\n"),
+        );
+        let r = check(&path, &[]);
+        assert_eq!(r.code, 3, "{name}: {r:?}");
+        assert_eq!(r.json()["unparsed_mentions"], 1, "{name}: {r:?}");
+    }
+}
+
+#[test]
+fn stdin_given_twice_is_a_usage_error() {
+    let r = run(&[NS, "--logs", "-", "--logs", "-"], &[], Some(b""));
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("more than once"), "{r:?}");
+}
