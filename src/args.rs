@@ -48,8 +48,12 @@ pub enum ColorChoice {
 )]
 pub struct Cli {
     /// Namespace whose workloads' alerts count (exact match, a DNS-1123 label).
-    #[arg(value_name = "NAMESPACE", value_parser = parse_namespace, required_unless_present = "all_namespaces")]
+    #[arg(value_name = "NAMESPACE", value_parser = parse_namespace, required_unless_present_any = ["all_namespaces", "namespace_flag"])]
     pub namespace: Option<String>,
+
+    /// The namespace, as kubectl names it (same as NAMESPACE; both given must agree).
+    #[arg(short = 'n', long = "namespace", value_name = "NAMESPACE", value_parser = parse_namespace, conflicts_with = "all_namespaces")]
+    pub namespace_flag: Option<String>,
 
     /// Every namespace: one row of alert counts per namespace, worst first (blocks on any).
     #[arg(short = 'A', long, conflicts_with_all = ["namespace", "nodes_of_namespace"])]
@@ -64,7 +68,7 @@ pub struct Cli {
     pub since_time: Option<DateTime<Utc>>,
 
     /// Lowest priority that blocks (case-insensitive): emergency alert critical error warning notice informational|info debug.
-    #[arg(short, long, value_name = "LEVEL", default_value = "warning", env = "AEGIS_SECURITY__FALCO_SEVERITY", value_parser = priority_parser(), ignore_case = true, hide_env_values = true)]
+    #[arg(short, long, visible_alias = "priority", value_name = "LEVEL", default_value = "warning", env = "AEGIS_SECURITY__FALCO_SEVERITY", value_parser = priority_parser(), ignore_case = true, hide_env_values = true)]
     pub severity: Priority,
 
     /// Namespace where Falco runs.
@@ -206,45 +210,66 @@ fn parse_namespace(s: &str) -> Result<String, String> {
     }
 }
 
-/// `30s`, `5m`, `1h`, `1h30m`, `500ms` (Go-style, as kubectl takes them). Zero is refused.
+/// Go durations, as kubectl takes them: `30s`, `5m`, `1h30m`, `1.5h`, `90s`, `500ms`, `2h45m`
+/// (units `ns`, `us`/`µs`, `ms`, `s`, `m`, `h`, fractions allowed). Zero is refused.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let bad =
-        || format!("invalid duration {s:?}: use a number with a unit, e.g. 30s, 5m, 1h, 1h30m");
-    let mut total = Duration::ZERO;
+        || format!("invalid duration {s:?}: use a number with a unit, e.g. 30s, 5m, 1.5h, 1h30m");
     let mut rest = s.trim();
     if rest.is_empty() {
         return Err(bad());
     }
+    // Whole nanoseconds, in u128 so that no sum or product overflows before the century check.
+    let mut total: u128 = 0;
     while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !c.is_ascii_digit())
+        let number_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
             .unwrap_or(rest.len());
-        if digits == 0 {
+        let number = &rest[..number_len];
+        rest = &rest[number_len..];
+        let (whole, frac) = number.split_once('.').unwrap_or((number, ""));
+        if (whole.is_empty() && frac.is_empty()) || frac.contains('.') {
             return Err(bad());
         }
-        let n: u64 = rest[..digits].parse().map_err(|_| bad())?;
-        rest = &rest[digits..];
         let unit_len = rest
-            .find(|c: char| c.is_ascii_digit())
+            .find(|c: char| c.is_ascii_digit() || c == '.')
             .unwrap_or(rest.len());
-        let unit = match &rest[..unit_len] {
-            "ms" => Duration::from_millis(n),
-            "s" => Duration::from_secs(n),
-            "m" => Duration::from_secs(n.checked_mul(60).ok_or_else(bad)?),
-            "h" => Duration::from_secs(n.checked_mul(3600).ok_or_else(bad)?),
+        let unit: u128 = match &rest[..unit_len] {
+            "ns" => 1,
+            "us" | "µs" | "μs" => 1_000,
+            "ms" => 1_000_000,
+            "s" => 1_000_000_000,
+            "m" => 60_000_000_000,
+            "h" => 3_600_000_000_000,
             _ => return Err(bad()),
         };
-        total = total.checked_add(unit).ok_or_else(bad)?;
         rest = &rest[unit_len..];
+        let digits = |d: &str| -> Result<u128, String> {
+            if d.len() > 20 {
+                return Err(bad());
+            }
+            if d.is_empty() {
+                Ok(0)
+            } else {
+                d.parse::<u128>().map_err(|_| bad())
+            }
+        };
+        total += digits(whole)? * unit;
+        // The fraction, to the nanosecond (Go keeps the same precision).
+        let frac = &frac[..frac.len().min(18)];
+        if !frac.is_empty() {
+            total += digits(frac)? * unit / 10u128.pow(frac.len() as u32);
+        }
+        if total > 100 * 365 * 24 * 3_600_000_000_000 {
+            return Err(format!("invalid duration {s:?}: longer than a century"));
+        }
     }
-    // A century is more than any window; it keeps every later date computation in range.
-    if total > Duration::from_secs(100 * 365 * 24 * 3600) {
-        return Err(format!("invalid duration {s:?}: longer than a century"));
-    }
-    if total.is_zero() {
+    if total == 0 {
         return Err(format!("invalid duration {s:?}: must be more than zero"));
     }
-    Ok(total)
+    let secs = u64::try_from(total / 1_000_000_000).map_err(|_| bad())?;
+    let nanos = u32::try_from(total % 1_000_000_000).map_err(|_| bad())?;
+    Ok(Duration::new(secs, nanos))
 }
 
 fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
@@ -312,6 +337,9 @@ pub fn use_color(
 #[derive(Debug, Clone, Default)]
 pub struct Environment {
     pub enabled: Option<String>,
+    /// `KUBECONFIG`: a list of files, as kubectl reads it.
+    pub kubeconfig: Option<std::ffi::OsString>,
+    pub home: Option<PathBuf>,
     pub no_color: Option<String>,
     pub term: Option<String>,
     pub stdout_tty: bool,
@@ -322,6 +350,8 @@ impl Environment {
     pub fn from_process() -> Self {
         Environment {
             enabled: std::env::var(ENABLED_VAR).ok(),
+            kubeconfig: std::env::var_os("KUBECONFIG"),
+            home: std::env::var_os("HOME").map(PathBuf::from),
             no_color: std::env::var("NO_COLOR").ok(),
             term: std::env::var("TERM").ok(),
             stdout_tty: std::io::stdout().is_terminal(),
@@ -414,6 +444,19 @@ pub fn resolve(
         }
     }
     cli.validate(now).map_err(usage)?;
+    let mut cli = cli;
+    match (&cli.namespace, &cli.namespace_flag) {
+        (Some(a), Some(b)) if a != b => {
+            return Err(usage(format!(
+                "the namespace is given twice and differs: {a} and -n {b}; give one"
+            )))
+        }
+        (None, Some(b)) => cli.namespace = Some(b.clone()),
+        _ => {}
+    }
+    if cli.logs.is_empty() {
+        check_kubeconfig(&cli, env).map_err(usage)?;
+    }
     let mut check = cli.to_options(now);
     check.disabled = disabled;
     check.ignores = cli.ignores().map_err(|e| usage(e.to_string()))?;
@@ -443,6 +486,60 @@ pub fn resolve(
         live,
     };
     Ok(Invocation { check, output })
+}
+
+/// A `--kubeconfig` that is not there or does not parse, or a `--context` that no kubeconfig
+/// has, is the user's typo: a usage error, never a gate that skips. (No kubeconfig at all, and
+/// no `--context`, stays the in-cluster / "not configured" case.)
+fn check_kubeconfig(cli: &Cli, env: &Environment) -> Result<(), String> {
+    let files = crate::cluster::kubeconfig_files(
+        cli.kubeconfig.as_deref(),
+        env.kubeconfig.as_deref(),
+        env.home.as_deref(),
+    );
+    let mut contexts = std::collections::BTreeSet::new();
+    for f in &files {
+        let shown = neutralize(&f.display().to_string());
+        let origin = if cli.kubeconfig.is_some() {
+            "--kubeconfig"
+        } else {
+            "KUBECONFIG / ~/.kube/config:"
+        };
+        // kubectl takes an empty file as an empty configuration.
+        if std::fs::read(f).is_ok_and(|b| b.iter().all(u8::is_ascii_whitespace)) {
+            continue;
+        }
+        let kc = kube::config::Kubeconfig::read_from(f).map_err(|e| {
+            let why = if f.exists() {
+                format!("does not parse ({})", neutralize(&e.to_string()))
+            } else {
+                "no such file".to_string()
+            };
+            format!("{origin} {shown}: {why}. Point --kubeconfig at the file kubectl uses")
+        })?;
+        contexts.extend(kc.contexts.into_iter().map(|c| c.name));
+    }
+    if let Some(ctx) = &cli.context {
+        if !contexts.contains(ctx) {
+            let have = if contexts.is_empty() {
+                "no kubeconfig with contexts was found".to_string()
+            } else {
+                format!(
+                    "it has: {}",
+                    contexts
+                        .iter()
+                        .map(|c| neutralize(c))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            };
+            return Err(format!(
+                "--context {} is not in the kubeconfig; {have} (see `kubectl config get-contexts`)",
+                neutralize(ctx)
+            ));
+        }
+    }
+    Ok(())
 }
 
 impl Cli {
@@ -530,6 +627,12 @@ mod tests {
         assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
         assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("1.5h"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("2h45m"), Ok(Duration::from_secs(9900)));
+        assert_eq!(parse_duration(".5s"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("1m0.25s"), Ok(Duration::from_millis(60_250)));
+        assert_eq!(parse_duration("1500us"), Ok(Duration::from_micros(1500)));
         for bad in [
             "",
             "10",
@@ -537,9 +640,12 @@ mod tests {
             "5x",
             "-5m",
             "0s",
-            "1.5h",
+            "1..5h",
+            ".h",
+            "1.2.3s",
             "3000000000h",
             "876001h",
+            "99999999999999999999999h",
         ] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }

@@ -88,6 +88,72 @@ impl ClusterError {
     }
 }
 
+/// The kubeconfig files kubectl reads: `--kubeconfig`, else the existing files listed in
+/// `KUBECONFIG` (missing ones are skipped), else `~/.kube/config` when it exists. The arguments
+/// layer checks them with the same function before any request.
+pub fn kubeconfig_files(
+    explicit: Option<&std::path::Path>,
+    kubeconfig_env: Option<&std::ffi::OsStr>,
+    home: Option<&std::path::Path>,
+) -> Vec<PathBuf> {
+    if let Some(p) = explicit {
+        return vec![p.to_path_buf()];
+    }
+    if let Some(list) = kubeconfig_env.filter(|v| !v.is_empty()) {
+        return std::env::split_paths(list)
+            .filter(|p| !p.as_os_str().is_empty() && p.exists())
+            .collect();
+    }
+    home.map(|h| h.join(".kube").join("config"))
+        .filter(|p| p.exists())
+        .into_iter()
+        .collect()
+}
+
+/// Reads and merges kubeconfig files as kubectl does (client-go `clientcmd/loader.go`): for
+/// every entry and for `current-context` the first file that sets it wins, an empty
+/// `current-context: ""` is unset, an empty file is an empty configuration, and a `tokenFile`'s
+/// surrounding whitespace is trimmed (`kubectl create token ... > token` ends with a newline).
+/// `None` when there is no file at all.
+pub fn load_kubeconfig(files: &[PathBuf]) -> Result<Option<Kubeconfig>, ClusterError> {
+    let mut merged: Option<Kubeconfig> = None;
+    for path in files {
+        if std::fs::read(path).is_ok_and(|b| b.iter().all(u8::is_ascii_whitespace)) {
+            merged.get_or_insert_with(Kubeconfig::default);
+            continue;
+        }
+        let mut kc = Kubeconfig::read_from(path).map_err(|e| ClusterError::Config {
+            detail: format!("{}: {e}", path.display()),
+        })?;
+        if kc.current_context.as_deref() == Some("") {
+            kc.current_context = None;
+        }
+        for user in kc
+            .auth_infos
+            .iter_mut()
+            .filter_map(|a| a.auth_info.as_mut())
+        {
+            if user.token.is_some() {
+                continue;
+            }
+            let Some(file) = user.token_file.take() else {
+                continue;
+            };
+            let token = std::fs::read_to_string(&file).map_err(|e| ClusterError::Credentials {
+                detail: format!("cannot read token file {file}: {e}"),
+            })?;
+            user.token = Some(secrecy::SecretString::from(token.trim().to_string()));
+        }
+        merged = Some(match merged {
+            None => kc,
+            Some(m) => m.merge(kc).map_err(|e| ClusterError::Config {
+                detail: format!("{}: {e}", path.display()),
+            })?,
+        });
+    }
+    Ok(merged)
+}
+
 /// A connected client and the facts about it worth echoing.
 #[derive(Clone)]
 pub struct Cluster {
@@ -200,27 +266,26 @@ impl Cluster {
             cluster: None,
             user: None,
         };
-        let config =
-            match &target.kubeconfig {
-                Some(path) => {
-                    let kc = Kubeconfig::read_from(path).map_err(|e| ClusterError::Config {
-                        detail: format!("{}: {e}", path.display()),
-                    })?;
-                    Config::from_custom_kubeconfig(kc, &options)
-                        .await
-                        .map_err(|e| ClusterError::Config {
-                            detail: e.to_string(),
-                        })?
-                }
-                None if target.context.is_some() => Config::from_kubeconfig(&options)
-                    .await
-                    .map_err(|e| ClusterError::Config {
-                        detail: e.to_string(),
-                    })?,
-                None => Config::infer().await.map_err(|e| ClusterError::Config {
-                    detail: e.to_string(),
-                })?,
-            };
+        let home = std::env::var_os("HOME").map(PathBuf::from);
+        let kubeconfig_env = std::env::var_os("KUBECONFIG");
+        let files = kubeconfig_files(
+            target.kubeconfig.as_deref(),
+            kubeconfig_env.as_deref(),
+            home.as_deref(),
+        );
+        let config_error = |e: &dyn std::fmt::Display| ClusterError::Config {
+            detail: e.to_string(),
+        };
+        let config = match load_kubeconfig(&files)? {
+            Some(kc) => Config::from_custom_kubeconfig(kc, &options)
+                .await
+                .map_err(|e| config_error(&e))?,
+            None => Config::incluster().map_err(|e| ClusterError::Config {
+                detail: format!(
+                    "no kubeconfig (--kubeconfig, KUBECONFIG, ~/.kube/config) and not inside a cluster ({e})"
+                ),
+            })?,
+        };
         let server = config
             .cluster_url
             .to_string()

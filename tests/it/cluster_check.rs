@@ -869,3 +869,126 @@ fn blocking_alerts_are_listed_first_when_the_list_is_bounded() {
         "{text:?}"
     );
 }
+
+#[test]
+fn a_kubeconfig_or_context_typo_is_a_usage_error_before_any_request() {
+    let e = env_with(FakeCluster::new(vec![one_alert_pod(
+        "2024-01-15T10:31:00.000000000Z",
+        "Critical",
+        Some(NS),
+    )]));
+    let missing = format!("{}.typo", e.kubeconfig);
+    let garbage = e.dir.path().join("garbage.yaml");
+    std::fs::write(&garbage, "apiVersion: v1\nclusters: [[[\n").expect("write");
+    let garbage = garbage.display().to_string();
+    for (args, says) in [
+        (vec!["--kubeconfig", missing.as_str()], "no such file"),
+        (vec!["--kubeconfig", garbage.as_str()], "does not parse"),
+        (
+            vec!["--kubeconfig", e.kubeconfig.as_str(), "--context", "fkae"],
+            "it has: bad-token, fake, unreachable, wrong-ca",
+        ),
+    ] {
+        let mut all = vec![NS, "--since-time", WINDOW, "--fail-closed"];
+        all.extend(args.iter().copied());
+        let r = run(&all, &[], None);
+        assert_eq!(r.code, 2, "{args:?}: {r:?}");
+        assert!(r.stderr.contains(says), "{args:?}: {r:?}");
+    }
+    assert!(
+        e.server.log_requests("falco-a").is_empty(),
+        "a usage error asked the server"
+    );
+    // KUBECONFIG lists skip missing files, as kubectl does; a context typo there is caught too.
+    let list = format!("{missing}:{}", e.kubeconfig);
+    let r = run(
+        &[NS, "--since-time", WINDOW, "-o", "json"],
+        &[("KUBECONFIG", &list)],
+        None,
+    );
+    assert_eq!(r.code, 1, "{r:?}");
+    let asked = e.server.log_requests("falco-a").len();
+    assert!(asked > 0);
+    let r = run(
+        &[NS, "--since-time", WINDOW, "--context", "nope"],
+        &[("KUBECONFIG", &list)],
+        None,
+    );
+    assert_eq!(r.code, 2, "{r:?}");
+    assert_eq!(e.server.log_requests("falco-a").len(), asked);
+}
+
+#[test]
+fn kubectl_style_namespace_flag_priority_alias_and_go_durations() {
+    let e = env_with(FakeCluster::new(vec![one_alert_pod(
+        "2024-01-15T10:31:00.000000000Z",
+        "Error",
+        Some(NS),
+    )]));
+    let kc = e.kubeconfig.as_str();
+    // -n names the namespace like the positional argument; --priority is --severity.
+    let r = run(
+        &[
+            "-n",
+            NS,
+            "--kubeconfig",
+            kc,
+            "--since-time",
+            WINDOW,
+            "--priority",
+            "error",
+            "-o",
+            "json",
+        ],
+        &[],
+        None,
+    );
+    assert_eq!(r.code, 1, "{r:?}");
+    assert_eq!(r.json()["namespace_filter"], NS);
+    let r = run(
+        &[
+            "-n",
+            NS,
+            "--kubeconfig",
+            kc,
+            "--since-time",
+            WINDOW,
+            "--priority",
+            "critical",
+        ],
+        &[],
+        None,
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    // Both, agreeing, is fine; differing is the user's mistake.
+    let r = run(
+        &[NS, "-n", NS, "--kubeconfig", kc, "--since-time", WINDOW],
+        &[],
+        None,
+    );
+    assert_eq!(r.code, 1, "{r:?}");
+    let r = run(
+        &[
+            NS,
+            "-n",
+            "shadow-other",
+            "--kubeconfig",
+            kc,
+            "--since-time",
+            WINDOW,
+        ],
+        &[],
+        None,
+    );
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("differs"), "{r:?}");
+    // Go durations with fractions, as kubectl takes them.
+    for since in ["1.5h", "90s", "2h45m"] {
+        let r = run(
+            &[NS, "--kubeconfig", kc, "--since", since, "-o", "json"],
+            &[],
+            None,
+        );
+        assert_ne!(r.code, 2, "{since}: {r:?}");
+    }
+}

@@ -11,6 +11,7 @@ mod faults;
 mod install;
 mod interactive;
 mod krew_manifest;
+mod kubeconfig_variants;
 mod offline;
 mod properties;
 mod untrusted;
