@@ -168,6 +168,62 @@ pub struct Cli {
     pub relist_every: Duration,
 }
 
+/// Sections of `--help` and of the man page: (heading, [(term, text)]). One source for both.
+pub const HELP_SECTIONS: [(&str, &[(&str, &str)]); 3] = [
+    (
+        "EXAMPLES",
+        &[
+            ("kubectl falco-verify shadow-abc123 --since 10m", "alerts of the last 10 minutes at or above Warning"),
+            ("kubectl falco-verify -n shadow-abc123 --since-time \"$T\" --severity error --fail-closed -o json", "a CI gate: could-not-verify exits 3"),
+            ("kubectl falco-verify shadow-abc123 --for 5m --fail-closed", "a soak: follow the Falco pods for 5 minutes, then the verdict"),
+            ("kubectl falco-verify shadow-abc123 --watch", "live alerts; Ctrl-C ends with the verdict"),
+            ("kubectl logs -n falco -l app.kubernetes.io/name=falco -c falco --tail=-1 --timestamps --prefix > f.log; kubectl falco-verify shadow-abc123 --logs f.log --since-time \"$T\"", "check saved logs offline"),
+        ],
+    ),
+    (
+        "ENVIRONMENT",
+        &[
+            ("AEGIS_SECURITY__FALCO_ENABLED", "false/0/no/off: skip the check with exit 0 and no request (the kill switch); true/1/yes/on or unset: enabled; anything else: usage error"),
+            ("AEGIS_SECURITY__FALCO_SEVERITY", "default for --severity"),
+            ("AEGIS_SECURITY__FALCO_NAMESPACE", "default for --falco-namespace"),
+            ("AEGIS_SECURITY__FALCO_LABEL_SELECTOR", "default for --selector"),
+            ("KUBECONFIG", "kubeconfig files, merged as kubectl merges them"),
+            ("NO_COLOR, TERM=dumb", "no colour"),
+        ],
+    ),
+    (
+        "EXIT STATUS",
+        &[
+            ("0", "passed; or could not verify (skipped, incomplete) without --fail-closed, with a warning on stderr"),
+            ("1", "blocked: an alert at or above the threshold"),
+            ("2", "usage error: nothing was requested"),
+            ("3", "could not verify, with --fail-closed; or the result could not be written"),
+        ],
+    ),
+];
+
+/// [`HELP_SECTIONS`] as plain text, for `--help`.
+pub fn long_help_text() -> String {
+    let mut o = String::new();
+    for (heading, items) in HELP_SECTIONS {
+        o.push_str(heading);
+        o.push_str(":\n");
+        for (term, text) in items {
+            o.push_str(&format!("  {term}\n      {text}\n"));
+        }
+        o.push('\n');
+    }
+    o.push_str(
+        "Also: `completion bash|zsh|fish|powershell` prints a completion script, `man` a man page.",
+    );
+    o
+}
+
+/// The clap command with the long help sections.
+pub fn command() -> clap::Command {
+    Cli::command().after_long_help(long_help_text())
+}
+
 /// Parses the command line; the usage text names `kubectl falco-verify` when run as a plugin.
 pub fn parse_from<I, T>(args: I) -> Result<Cli, clap::Error>
 where
@@ -175,7 +231,7 @@ where
     T: Into<std::ffi::OsString> + Clone,
 {
     let args: Vec<std::ffi::OsString> = args.into_iter().map(Into::into).collect();
-    let mut cmd = Cli::command();
+    let mut cmd = command();
     cmd = cmd.bin_name(bin_name(args.first()));
     let matches = cmd.try_get_matches_from_mut(args)?;
     Cli::from_arg_matches(&matches).map_err(|e| e.format(&mut cmd))
@@ -457,6 +513,9 @@ pub fn resolve(
     if cli.logs.is_empty() {
         check_kubeconfig(&cli, env).map_err(usage)?;
     }
+    if let Some(sel) = cli.selector.as_deref().filter(|s| !s.trim().is_empty()) {
+        check_label_selector(sel).map_err(usage)?;
+    }
     let mut check = cli.to_options(now);
     check.disabled = disabled;
     check.ignores = cli.ignores().map_err(|e| usage(e.to_string()))?;
@@ -486,6 +545,101 @@ pub fn resolve(
         live,
     };
     Ok(Invocation { check, output })
+}
+
+/// Checks a label selector the way the API server's parser does (`labels.Parse`), so that a typo
+/// is a usage error instead of a list of no pods (a skip). `Err` says what is wrong.
+pub fn check_label_selector(selector: &str) -> Result<(), String> {
+    let name_ok = |n: &str| {
+        !n.is_empty()
+            && n.len() <= 63
+            && n.as_bytes()[0].is_ascii_alphanumeric()
+            && n.as_bytes()[n.len() - 1].is_ascii_alphanumeric()
+            && n.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    };
+    let key_ok = |k: &str| match k.split_once('/') {
+        Some((prefix, name)) => {
+            !prefix.is_empty()
+                && prefix.len() <= 253
+                && prefix.split('.').all(|l| {
+                    !l.is_empty()
+                        && l.bytes()
+                            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                })
+                && name_ok(name)
+        }
+        None => name_ok(k),
+    };
+    let value_ok = |v: &str| v.is_empty() || name_ok(v);
+    let bad = |term: &str, why: &str| {
+        Err(format!(
+            "--selector {:?}: {why} in {:?}; use e.g. app.kubernetes.io/name=falco or 'app in (falco,falco-audit)'",
+            neutralize(selector),
+            neutralize(term.trim())
+        ))
+    };
+    // Terms are split on commas outside parentheses.
+    let mut terms = Vec::new();
+    let (mut depth, mut start) = (0i32, 0);
+    for (i, c) in selector.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            ',' if depth == 0 => {
+                terms.push(&selector[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    terms.push(&selector[start..]);
+    if depth != 0 {
+        return bad(selector, "unbalanced parentheses");
+    }
+    for term in terms {
+        let t = term.trim();
+        if t.is_empty() {
+            return bad(term, "an empty requirement");
+        }
+        if let Some(k) = t.strip_prefix('!') {
+            if !key_ok(k.trim()) {
+                return bad(term, "not a label key");
+            }
+            continue;
+        }
+        let set_op = [" notin ", " in "]
+            .iter()
+            .find_map(|op| t.find(op).map(|i| (i, op.len())));
+        if let Some((i, len)) = set_op {
+            let (k, values) = (t[..i].trim(), t[i + len..].trim());
+            let Some(inner) = values.strip_prefix('(').and_then(|v| v.strip_suffix(')')) else {
+                return bad(term, "a set needs parentheses");
+            };
+            if !key_ok(k) || !inner.split(',').all(|v| value_ok(v.trim())) {
+                return bad(term, "not a label key or value");
+            }
+            continue;
+        }
+        let (k, v) = if let Some((k, v)) = t.split_once("!=") {
+            (k, Some(v))
+        } else if let Some((k, v)) = t.split_once("==") {
+            (k, Some(v))
+        } else if let Some((k, v)) = t.split_once('=') {
+            (k, Some(v))
+        } else {
+            (t, None)
+        };
+        if !key_ok(k.trim()) {
+            return bad(term, "not a label key");
+        }
+        if let Some(v) = v {
+            if !value_ok(v.trim()) {
+                return bad(term, "not a label value");
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A `--kubeconfig` that is not there or does not parse, or a `--context` that no kubeconfig
@@ -648,6 +802,32 @@ mod tests {
             "99999999999999999999999h",
         ] {
             assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn label_selectors() {
+        for ok in [
+            "app=falco",
+            "app.kubernetes.io/name=falco",
+            "app==falco,tier!=web",
+            "app in (falco, falco-audit)",
+            "app notin (x),!legacy",
+            "app",
+            "app=",
+        ] {
+            assert_eq!(check_label_selector(ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "app=fal co",
+            "app=(falco",
+            "=falco",
+            "app in falco",
+            "a,,b",
+            "app=falco!",
+            "-app=x",
+        ] {
+            assert!(check_label_selector(bad).is_err(), "{bad}");
         }
     }
 

@@ -16,10 +16,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::builder::ValueHint;
-use clap::{Arg, Command, CommandFactory, ValueEnum};
+use clap::{Arg, Command, ValueEnum};
 use clap_complete::Shell;
 
-use crate::args::Cli;
 use crate::falco::Priority;
 
 /// The plugin's executable; kubectl maps `kubectl falco-verify` to it.
@@ -128,7 +127,7 @@ fn completion_usage() -> String {
 
 /// The clap command as the plugin presents itself.
 pub fn command() -> Command {
-    Cli::command()
+    crate::args::command()
         .name(BIN_NAME)
         .display_name(BIN_NAME)
         .bin_name("kubectl falco-verify")
@@ -143,13 +142,36 @@ pub fn completion_script(shell: Shell) -> Vec<u8> {
 }
 
 /// The roff man page (clap_mangen), as installed as `kubectl-falco_verify.1`.
+/// Text safe in a roff line: backslashes doubled, a leading `.` or `'` escaped.
+fn roff_escape(s: &str) -> String {
+    let s = s.replace('\\', "\\\\").replace('-', "\\-");
+    if s.starts_with('.') || s.starts_with('\'') {
+        format!("\\&{s}")
+    } else {
+        s
+    }
+}
+
 pub fn man_page() -> std::io::Result<Vec<u8>> {
     let man = clap_mangen::Man::new(command())
         .title(BIN_NAME.to_ascii_uppercase())
         .section("1")
         .manual("kubectl plugins");
     let mut buf = Vec::new();
-    man.render(&mut buf)?;
+    man.render_title(&mut buf)?;
+    man.render_name_section(&mut buf)?;
+    man.render_synopsis_section(&mut buf)?;
+    man.render_description_section(&mut buf)?;
+    man.render_options_section(&mut buf)?;
+    for (heading, items) in crate::args::HELP_SECTIONS {
+        buf.extend_from_slice(format!(".SH \"{heading}\"\n").as_bytes());
+        for (term, text) in items {
+            buf.extend_from_slice(
+                format!(".TP\n{}\n{}\n", roff_escape(term), roff_escape(text)).as_bytes(),
+            );
+        }
+    }
+    man.render_version_section(&mut buf)?;
     Ok(buf)
 }
 

@@ -888,6 +888,14 @@ fn a_kubeconfig_or_context_typo_is_a_usage_error_before_any_request() {
             vec!["--kubeconfig", e.kubeconfig.as_str(), "--context", "fkae"],
             "it has: bad-token, fake, unreachable, wrong-ca",
         ),
+        (
+            vec!["--kubeconfig", e.kubeconfig.as_str(), "-l", "app=fal co"],
+            "not a label value",
+        ),
+        (
+            vec!["--kubeconfig", e.kubeconfig.as_str(), "-l", "app in falco"],
+            "a set needs parentheses",
+        ),
     ] {
         let mut all = vec![NS, "--since-time", WINDOW, "--fail-closed"];
         all.extend(args.iter().copied());
@@ -991,4 +999,24 @@ fn kubectl_style_namespace_flag_priority_alias_and_go_durations() {
         );
         assert_ne!(r.code, 2, "{since}: {r:?}");
     }
+}
+
+#[test]
+fn help_and_man_page_carry_examples_environment_and_exit_status() {
+    let help = run(&["--help"], &[], None);
+    assert_eq!(help.code, 0, "{help:?}");
+    let man = run(&["man"], &[], None);
+    assert_eq!(man.code, 0, "{man:?}");
+    for section in ["EXAMPLES", "ENVIRONMENT", "EXIT STATUS"] {
+        assert!(
+            help.stdout.contains(&format!("{section}:")),
+            "--help lacks {section}"
+        );
+        assert!(
+            man.stdout.contains(&format!(".SH \"{section}\"")),
+            "man lacks {section}"
+        );
+    }
+    assert!(help.stdout.contains("AEGIS_SECURITY__FALCO_ENABLED"));
+    assert!(man.stdout.contains("AEGIS_SECURITY__FALCO_ENABLED"));
 }
