@@ -17,7 +17,7 @@
 //! never a line written at `start`) is a Warning alert for `--namespace`; the others are for other namespaces (including prefix traps such as
 //! `<namespace>4`) at all priorities.
 //!
-//! Corpus mode (`--corpus DIR`, e.g. /work/shared/falco-corpus): pod `falco-json` (node-0)
+//! Corpus mode (`--corpus DIR`, e.g. examples/demo): pod `falco-json` (node-0)
 //! serves `json.log` and pod `falco-text` (node-1) serves `text.log` with the kubelet times of
 //! `text.kubelet-timestamps.log`.
 
