@@ -14,19 +14,7 @@ fn one_alert_pod(time: &str, priority: &str, ns: Option<&str>) -> FakePod {
     )
 }
 
-fn env_with(cluster: FakeCluster) -> Env {
-    Env(serve(cluster))
-}
-
-/// The served fake cluster, with this file's ways to run the binary against it.
-struct Env(Served);
-
-impl std::ops::Deref for Env {
-    type Target = Served;
-    fn deref(&self) -> &Served {
-        &self.0
-    }
-}
+crate::common::served_env!();
 
 impl Env {
     fn check(&self, extra: &[&str]) -> Run {

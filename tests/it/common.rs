@@ -166,3 +166,24 @@ pub fn run_in_pty(args: &[&str]) -> Option<(i32, String, Duration)> {
         started.elapsed(),
     ))
 }
+
+/// Declares `Env`, a served fake cluster to which a test module adds its own ways of running
+/// the binary (a local type, so that each module can), and `env_with` to start one.
+macro_rules! served_env {
+    () => {
+        /// The served fake cluster, with this module's ways to run the binary against it.
+        struct Env(fake_apiserver::Served);
+
+        impl std::ops::Deref for Env {
+            type Target = fake_apiserver::Served;
+            fn deref(&self) -> &fake_apiserver::Served {
+                &self.0
+            }
+        }
+
+        fn env_with(cluster: fake_apiserver::FakeCluster) -> Env {
+            Env(fake_apiserver::serve(cluster))
+        }
+    };
+}
+pub(crate) use served_env;

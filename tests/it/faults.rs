@@ -42,19 +42,7 @@ fn three_pods(priority: &str) -> Vec<FakePod> {
     ]
 }
 
-fn env_with(cluster: FakeCluster) -> Env {
-    Env(serve(cluster))
-}
-
-/// The served fake cluster, with this file's ways to run the binary against it.
-struct Env(Served);
-
-impl std::ops::Deref for Env {
-    type Target = Served;
-    fn deref(&self) -> &Served {
-        &self.0
-    }
-}
+crate::common::served_env!();
 
 /// The JSON run (fail-open), and what the other three runs agreed on.
 struct Outcome {

@@ -22,19 +22,7 @@ fn secs(s: f64) -> chrono::Duration {
     chrono::Duration::milliseconds((s * 1000.0) as i64)
 }
 
-fn env_with(cluster: FakeCluster) -> Env {
-    Env(serve(cluster))
-}
-
-/// The served fake cluster, with this file's ways to run the binary against it.
-struct Env(Served);
-
-impl std::ops::Deref for Env {
-    type Target = Served;
-    fn deref(&self) -> &Served {
-        &self.0
-    }
-}
+crate::common::served_env!();
 
 impl Env {
     /// `NS --kubeconfig K --timeout 10s` and `extra`.
