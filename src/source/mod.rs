@@ -33,12 +33,6 @@ impl StopSignal {
         (tx, StopSignal(rx))
     }
 
-    /// A signal that never fires.
-    pub fn never() -> StopSignal {
-        // A dropped sender reads as "no stop, ever" (see `wait`).
-        Self::channel().1
-    }
-
     pub fn now(&self) -> Option<Stop> {
         *self.0.borrow()
     }
