@@ -12,13 +12,14 @@ use tokio::sync::{mpsc, watch};
 use crate::args::{Invocation, LiveView, Output, OutputFormat};
 use crate::render::{self, Style};
 use crate::source::{LiveEvent, Progress};
-use crate::verdict::{CheckResult, Exit, Summary, Verdict};
+use crate::verdict::{CheckResult, Exit, Verdict};
 
 /// Clears the current terminal line.
 const CLEAR_LINE: &str = "\r\x1b[2K";
 
 /// Runs the check and prints its result; the exit code says what a pipeline should do.
 pub fn run(mut inv: Invocation) -> Exit {
+    crate::debug::set_level(inv.verbosity);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -146,9 +147,7 @@ fn spawn_progress(p: Arc<Progress>) -> (Arc<AtomicBool>, std::thread::JoinHandle
 
 /// What the live view has seen so far.
 struct LiveState {
-    summary: Summary,
-    following: usize,
-    ended: usize,
+    counts: render::live::LiveCounts,
     started: Instant,
 }
 
@@ -165,11 +164,24 @@ async fn follow(
     let check = crate::check::run(&inv.check, interrupt, Some(events_tx));
     tokio::pin!(check);
     let mut state = LiveState {
-        summary: Summary::default(),
-        following: 0,
-        ended: 0,
+        counts: render::live::LiveCounts::default(),
         started: Instant::now(),
     };
+    if view.print_alerts {
+        let c = &inv.check;
+        let what = match &c.scope {
+            crate::verdict::Scope::All => "all namespaces".to_string(),
+            crate::verdict::Scope::Namespace(ns) => format!("namespace {ns}"),
+        };
+        let header = render::live::header(
+            &what,
+            c.threshold,
+            c.selector_or_default(),
+            &c.falco_namespace,
+            c.follow.and_then(|f| f.until),
+        );
+        write_live(&header, view, interrupt_tx);
+    }
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     let alert_style = if view.to_stdout {
         output.stdout
@@ -195,10 +207,10 @@ async fn follow(
         }
         if view.status {
             let line = render::live::live_status(
-                &state.summary,
-                state.following,
-                state.ended,
+                &state.counts,
+                view.threshold,
                 state.started.elapsed(),
+                view.columns,
                 output.stderr,
             );
             let _ = write!(io::stderr(), "{CLEAR_LINE}{line}");
@@ -215,17 +227,17 @@ fn show(
 ) {
     let line = match event {
         LiveEvent::Alert(a) => {
-            state.summary.add(a.level);
+            state.counts.add(&a);
             view.print_alerts
                 .then(|| render::live::live_alert(&a, style))
         }
         LiveEvent::Followed { .. } => {
-            state.following += 1;
+            state.counts.following += 1;
             None
         }
         LiveEvent::Ended { pod, gaps } => {
-            state.ended += 1;
-            state.following = state.following.saturating_sub(1);
+            state.counts.ended += 1;
+            state.counts.following = state.counts.following.saturating_sub(1);
             view.print_alerts.then(|| {
                 let why: Vec<String> = gaps
                     .iter()
@@ -240,6 +252,11 @@ fn show(
         }
     };
     let Some(line) = line else { return };
+    write_live(&line, view, interrupt);
+}
+
+/// Writes a line of the live view where it goes; an output that is gone stops the run.
+fn write_live(line: &str, view: LiveView, interrupt: &watch::Sender<bool>) {
     if view.status {
         let _ = write!(io::stderr(), "{CLEAR_LINE}");
     }

@@ -77,7 +77,8 @@ pub struct Cli {
         value_name = "NS",
         default_value = "falco",
         env = "AEGIS_SECURITY__FALCO_NAMESPACE",
-        hide_env_values = true
+        hide_env_values = true,
+        value_parser = parse_namespace
     )]
     pub falco_namespace: String,
 
@@ -142,7 +143,7 @@ pub struct Cli {
     pub context: Option<String>,
 
     /// Read Falco output from files instead of the cluster ('-' = stdin); repeatable.
-    #[arg(long, value_name = "PATH", conflicts_with_all = ["kubeconfig", "context"])]
+    #[arg(long, value_name = "PATH")]
     pub logs: Vec<PathBuf>,
 
     /// Falco pods read at the same time.
@@ -166,6 +167,74 @@ pub struct Cli {
     /// With --watch / --for: how often the Falco pod list is read again to pick up new pods.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
     pub relist_every: Duration,
+
+    /// The kubeconfig cluster to use (instead of the context's).
+    #[arg(long, value_name = "NAME", help_heading = KUBECTL_FLAGS)]
+    pub cluster: Option<String>,
+
+    /// The kubeconfig user to use (instead of the context's).
+    #[arg(long, value_name = "NAME", help_heading = KUBECTL_FLAGS)]
+    pub user: Option<String>,
+
+    /// The API server's address (no short form: -s is --severity).
+    #[arg(long, value_name = "URL", help_heading = KUBECTL_FLAGS)]
+    pub server: Option<String>,
+
+    /// Bearer token for the API server.
+    #[arg(long, value_name = "TOKEN", help_heading = KUBECTL_FLAGS, hide_env_values = true)]
+    pub token: Option<String>,
+
+    /// User to impersonate.
+    #[arg(long = "as", value_name = "USER", help_heading = KUBECTL_FLAGS)]
+    pub as_user: Option<String>,
+
+    /// Group to impersonate (repeatable).
+    #[arg(long = "as-group", value_name = "GROUP", help_heading = KUBECTL_FLAGS)]
+    pub as_group: Vec<String>,
+
+    /// UID to impersonate.
+    #[arg(long = "as-uid", value_name = "UID", help_heading = KUBECTL_FLAGS)]
+    pub as_uid: Option<String>,
+
+    /// Do not check the server certificate (insecure).
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = clap::builder::BoolishValueParser::new(), help_heading = KUBECTL_FLAGS)]
+    pub insecure_skip_tls_verify: Option<bool>,
+
+    /// CA certificate file for the server.
+    #[arg(long, value_name = "PATH", help_heading = KUBECTL_FLAGS)]
+    pub certificate_authority: Option<PathBuf>,
+
+    /// Client certificate file for TLS.
+    #[arg(long, value_name = "PATH", help_heading = KUBECTL_FLAGS)]
+    pub client_certificate: Option<PathBuf>,
+
+    /// Client key file for TLS.
+    #[arg(long, value_name = "PATH", help_heading = KUBECTL_FLAGS)]
+    pub client_key: Option<PathBuf>,
+
+    /// Server name to check the server certificate against.
+    #[arg(long, value_name = "NAME", help_heading = KUBECTL_FLAGS)]
+    pub tls_server_name: Option<String>,
+
+    /// Longest wait for one request, inside --timeout [default: 0, none; a bare number is seconds].
+    #[arg(long, value_name = "DURATION", value_parser = parse_request_timeout, help_heading = KUBECTL_FLAGS)]
+    pub request_timeout: Option<Duration>,
+
+    /// Debug log on stderr: 4 decisions (kubeconfig, proxy, credentials, retries, coverage), 6 every request.
+    #[arg(short = 'v', long = "v", value_name = "LEVEL", default_value_t = 0, help_heading = KUBECTL_FLAGS)]
+    pub verbosity: u8,
+}
+
+/// The help heading of kubectl's generic flags.
+const KUBECTL_FLAGS: &str = "Kubernetes connection (as kubectl)";
+
+/// kubectl's `--request-timeout`: `0` is no limit (zero), a bare number is seconds, else a
+/// duration.
+fn parse_request_timeout(s: &str) -> Result<Duration, String> {
+    if let Ok(n) = s.trim().parse::<u64>() {
+        return Ok(Duration::from_secs(n));
+    }
+    parse_duration(s)
 }
 
 /// Sections of `--help` and of the man page: (heading, [(term, text)]). One source for both.
@@ -252,7 +321,7 @@ pub fn bin_name(argv0: Option<&std::ffi::OsString>) -> String {
     }
 }
 
-fn parse_namespace(s: &str) -> Result<String, String> {
+pub fn parse_namespace(s: &str) -> Result<String, String> {
     let ok = !s.is_empty()
         && s.len() <= 63
         && s.bytes()
@@ -373,6 +442,56 @@ pub fn disabled_by(value: Option<&str>) -> Result<Option<String>, String> {
     }
 }
 
+/// The `AEGIS_SECURITY__*` variables this tool reads: (name, flag it sets).
+const AEGIS_VARS: [(&str, &str); 4] = [
+    (ENABLED_VAR, "the kill switch"),
+    ("AEGIS_SECURITY__FALCO_SEVERITY", "--severity"),
+    ("AEGIS_SECURITY__FALCO_NAMESPACE", "--falco-namespace"),
+    ("AEGIS_SECURITY__FALCO_LABEL_SELECTOR", "--selector"),
+];
+
+/// Checks the values of the `AEGIS_SECURITY__FALCO_*` variables, naming the variable that is
+/// wrong; unknown `AEGIS_SECURITY__FALCO_*` names (a typo does nothing) come back as notes.
+pub fn check_aegis_vars(vars: &[(String, String)]) -> Result<Vec<String>, String> {
+    let mut notes = Vec::new();
+    for (name, value) in vars {
+        let v = value.trim();
+        let bad = |why: String| {
+            Err(format!(
+                "{name}={:?}: {why}; fix or unset the variable",
+                neutralize(value)
+            ))
+        };
+        match name.as_str() {
+            ENABLED_VAR => {}
+            "AEGIS_SECURITY__FALCO_SEVERITY" => {
+                if !v.is_empty() && Priority::parse(v).is_none() {
+                    return bad("not a Falco priority (emergency alert critical error warning notice informational debug)".to_string());
+                }
+            }
+            "AEGIS_SECURITY__FALCO_NAMESPACE" => {
+                if let Err(why) = parse_namespace(v) {
+                    return bad(format!("not a namespace name: it {why}"));
+                }
+            }
+            "AEGIS_SECURITY__FALCO_LABEL_SELECTOR" => {
+                if !v.is_empty() {
+                    if let Err(why) = check_label_selector(v) {
+                        return bad(why);
+                    }
+                }
+            }
+            n if n.starts_with("AEGIS_SECURITY__FALCO_") => notes.push(format!(
+                "{} is not a variable this tool reads (it reads {}); it has no effect",
+                neutralize(n),
+                AEGIS_VARS.map(|(n, _)| n).join(", ")
+            )),
+            _ => {}
+        }
+    }
+    Ok(notes)
+}
+
 /// Whether to color, from `--color`, NO_COLOR, TERM and whether the stream is a terminal.
 pub fn use_color(
     choice: ColorChoice,
@@ -393,6 +512,8 @@ pub fn use_color(
 #[derive(Debug, Clone, Default)]
 pub struct Environment {
     pub enabled: Option<String>,
+    /// Every `AEGIS_SECURITY__*` variable (name, value), for their checks.
+    pub aegis: Vec<(String, String)>,
     /// `KUBECONFIG`: a list of files, as kubectl reads it.
     pub kubeconfig: Option<std::ffi::OsString>,
     pub home: Option<PathBuf>,
@@ -400,18 +521,38 @@ pub struct Environment {
     pub term: Option<String>,
     pub stdout_tty: bool,
     pub stderr_tty: bool,
+    pub stdin_tty: bool,
+    /// Terminal width of stderr, for the live status line.
+    pub columns: Option<usize>,
+    pub proxy: crate::cluster::ProxyEnv,
+    pub service_host: Option<String>,
+    pub service_port: Option<String>,
 }
 
 impl Environment {
     pub fn from_process() -> Self {
         Environment {
             enabled: std::env::var(ENABLED_VAR).ok(),
+            aegis: std::env::vars_os()
+                .filter_map(|(k, v)| {
+                    let k = k.into_string().ok()?;
+                    k.starts_with("AEGIS_SECURITY__")
+                        .then(|| (k, v.to_string_lossy().into_owned()))
+                })
+                .collect(),
             kubeconfig: std::env::var_os("KUBECONFIG"),
             home: std::env::var_os("HOME").map(PathBuf::from),
             no_color: std::env::var("NO_COLOR").ok(),
             term: std::env::var("TERM").ok(),
             stdout_tty: std::io::stdout().is_terminal(),
             stderr_tty: std::io::stderr().is_terminal(),
+            stdin_tty: std::io::stdin().is_terminal(),
+            columns: terminal_size::terminal_size_of(std::io::stderr())
+                .map(|(w, _)| usize::from(w.0))
+                .or_else(|| std::env::var("COLUMNS").ok()?.trim().parse().ok()),
+            proxy: crate::cluster::ProxyEnv::from_lookup(|k| std::env::var(k).ok()),
+            service_host: std::env::var("KUBERNETES_SERVICE_HOST").ok(),
+            service_port: std::env::var("KUBERNETES_SERVICE_PORT").ok(),
         }
     }
 }
@@ -425,6 +566,10 @@ pub struct LiveView {
     pub to_stdout: bool,
     /// Redraw a status line on stderr (a terminal that is not dumb).
     pub status: bool,
+    /// The status line's width: the terminal's (80 when it does not say).
+    pub columns: usize,
+    /// The blocking threshold, for the status line.
+    pub threshold: Priority,
 }
 
 /// How and where the result is shown.
@@ -443,6 +588,8 @@ pub struct Output {
 pub struct Invocation {
     pub check: CheckOptions,
     pub output: Output,
+    /// `-v LEVEL`: the debug log on stderr.
+    pub verbosity: u8,
 }
 
 /// Why the arguments cannot run.
@@ -481,8 +628,10 @@ pub fn resolve(
     env: &Environment,
     now: DateTime<Utc>,
 ) -> Result<Invocation, ArgsError> {
-    let cli = parse_from(argv).map_err(ArgsError::Clap)?;
     let usage = ArgsError::Usage;
+    // Before clap reads them: a bad value is named by its variable, not as a flag's.
+    let unknown_vars = check_aegis_vars(&env.aegis).map_err(usage)?;
+    let cli = parse_from(argv).map_err(ArgsError::Clap)?;
     let disabled = disabled_by(env.enabled.as_deref()).map_err(usage)?;
     // Two readers of one stdin would each see part of it.
     if cli.logs.iter().filter(|p| p.as_os_str() == "-").count() > 1 {
@@ -517,7 +666,27 @@ pub fn resolve(
         check_label_selector(sel).map_err(usage)?;
     }
     let mut check = cli.to_options(now);
+    if let Input::Cluster(target) = &mut check.input {
+        target.env = crate::cluster::ConnectionEnv {
+            kubeconfig: env.kubeconfig.clone(),
+            home: env.home.clone(),
+            proxy: env.proxy.clone(),
+            service_host: env.service_host.clone(),
+            service_port: env.service_port.clone(),
+            stdin_tty: env.stdin_tty,
+        };
+    } else {
+        // kubectl never rejects its generic flags; offline they have nothing to act on.
+        let unused = cli.connection_flags();
+        if !unused.is_empty() {
+            check.notes.push(format!(
+                "{} not used: the input is --logs, no cluster is contacted",
+                unused.join(", ")
+            ));
+        }
+    }
     check.disabled = disabled;
+    check.notes.extend(unknown_vars);
     check.ignores = cli.ignores().map_err(|e| usage(e.to_string()))?;
     let color = |tty| use_color(cli.color, env.no_color.as_deref(), env.term.as_deref(), tty);
     let dumb = env.term.as_deref() == Some("dumb");
@@ -525,18 +694,27 @@ pub fn resolve(
         color: color(env.stdout_tty),
         wide: cli.output == OutputFormat::Wide,
         tty: env.stdout_tty && !dumb,
+        streamed: false,
     };
     let stderr = Style {
         color: color(env.stderr_tty),
         wide: stdout.wide,
         tty: env.stderr_tty && !dumb,
+        streamed: false,
     };
     let text_out = matches!(cli.output, OutputFormat::Text | OutputFormat::Wide);
     let live = check.follow.map(|_| LiveView {
         print_alerts: cli.watch,
         to_stdout: text_out,
         status: stderr.tty && cli.watch,
+        columns: env.columns.filter(|c| *c > 0).unwrap_or(80),
+        threshold: check.threshold,
     });
+    // Alerts streamed as they arrived are not listed again in the final summary.
+    let stdout = Style {
+        streamed: cli.watch && text_out,
+        ..stdout
+    };
     let output = Output {
         format: cli.output,
         stdout,
@@ -544,7 +722,11 @@ pub fn resolve(
         progress: stderr.tty && !check.is_offline() && live.is_none(),
         live,
     };
-    Ok(Invocation { check, output })
+    Ok(Invocation {
+        check,
+        output,
+        verbosity: cli.verbosity,
+    })
 }
 
 /// Checks a label selector the way the API server's parser does (`labels.Parse`), so that a typo
@@ -651,7 +833,7 @@ fn check_kubeconfig(cli: &Cli, env: &Environment) -> Result<(), String> {
         env.kubeconfig.as_deref(),
         env.home.as_deref(),
     );
-    let mut contexts = std::collections::BTreeSet::new();
+    let mut names = crate::cluster::kubeconfig::Names::default();
     for f in &files {
         let shown = neutralize(&f.display().to_string());
         let origin = if cli.kubeconfig.is_some() {
@@ -671,26 +853,67 @@ fn check_kubeconfig(cli: &Cli, env: &Environment) -> Result<(), String> {
             };
             format!("{origin} {shown}: {why}. Point --kubeconfig at the file kubectl uses")
         })?;
-        contexts.extend(kc.contexts.into_iter().map(|c| c.name));
+        names.add(kc);
     }
-    if let Some(ctx) = &cli.context {
-        if !contexts.contains(ctx) {
-            let have = if contexts.is_empty() {
-                "no kubeconfig with contexts was found".to_string()
+    let unknown =
+        |flag: &str, value: &str, have: &std::collections::BTreeSet<String>, list: &str| {
+            let have = if have.is_empty() {
+                "no kubeconfig defines any".to_string()
             } else {
                 format!(
                     "it has: {}",
-                    contexts
-                        .iter()
+                    have.iter()
                         .map(|c| neutralize(c))
                         .collect::<Vec<_>>()
                         .join(", ")
                 )
             };
+            Err(format!(
+                "{flag} {} is not in the kubeconfig; {have} (see `kubectl config {list}`)",
+                neutralize(value)
+            ))
+        };
+    if let Some(ctx) = cli
+        .context
+        .as_deref()
+        .filter(|c| !names.contexts.contains(*c))
+    {
+        return unknown("--context", ctx, &names.contexts, "get-contexts");
+    }
+    // With --server a cluster need not be in the kubeconfig (client-go takes the flags alone).
+    if let Some(c) = cli
+        .cluster
+        .as_deref()
+        .filter(|c| cli.server.is_none() && !names.clusters.contains(*c))
+    {
+        return unknown("--cluster", c, &names.clusters, "get-clusters");
+    }
+    if let Some(u) = cli.user.as_deref().filter(|u| !names.users.contains(*u)) {
+        return unknown("--user", u, &names.users, "get-users");
+    }
+    if let Some(server) = &cli.server {
+        let ok = server
+            .parse::<http::Uri>()
+            .is_ok_and(|u| matches!(u.scheme_str(), Some("https" | "http")) && u.host().is_some());
+        if !ok {
             return Err(format!(
-                "--context {} is not in the kubeconfig; {have} (see `kubectl config get-contexts`)",
-                neutralize(ctx)
+                "--server {:?} is not an http(s) URL, e.g. https://10.0.0.1:6443",
+                neutralize(server)
             ));
+        }
+    }
+    for (flag, path) in [
+        ("--certificate-authority", &cli.certificate_authority),
+        ("--client-certificate", &cli.client_certificate),
+        ("--client-key", &cli.client_key),
+    ] {
+        if let Some(p) = path {
+            if let Err(e) = std::fs::File::open(p) {
+                return Err(format!(
+                    "cannot read {flag} {}: {e}",
+                    neutralize(&p.display().to_string())
+                ));
+            }
         }
     }
     Ok(())
@@ -760,14 +983,48 @@ impl Cli {
         o.max_line = self.max_line_bytes;
         o.nodes_of_namespace = self.nodes_of_namespace;
         o.input = if self.logs.is_empty() {
-            Input::Cluster(Target {
+            Input::Cluster(Box::new(Target {
                 kubeconfig: self.kubeconfig.clone(),
                 context: self.context.clone(),
-            })
+                overrides: self.overrides(),
+                env: crate::cluster::ConnectionEnv::default(),
+            }))
         } else {
             Input::Files(self.logs.clone())
         };
         o
+    }
+
+    /// kubectl's generic flags, as the cluster layer takes them.
+    pub fn overrides(&self) -> crate::cluster::Overrides {
+        crate::cluster::Overrides {
+            cluster: self.cluster.clone(),
+            user: self.user.clone(),
+            server: self.server.clone(),
+            token: self.token.clone().map(secrecy::SecretString::from),
+            impersonate: self.as_user.clone(),
+            impersonate_groups: self.as_group.clone(),
+            impersonate_uid: self.as_uid.clone(),
+            insecure_skip_tls_verify: self.insecure_skip_tls_verify,
+            certificate_authority: self.certificate_authority.clone(),
+            client_certificate: self.client_certificate.clone(),
+            client_key: self.client_key.clone(),
+            tls_server_name: self.tls_server_name.clone(),
+            request_timeout: self.request_timeout.filter(|d| !d.is_zero()),
+        }
+    }
+
+    /// The connection flags given, by name (`--kubeconfig` and `--context` included).
+    fn connection_flags(&self) -> Vec<&'static str> {
+        let mut given = Vec::new();
+        if self.kubeconfig.is_some() {
+            given.push("--kubeconfig");
+        }
+        if self.context.is_some() {
+            given.push("--context");
+        }
+        given.extend(self.overrides().given());
+        given
     }
 }
 

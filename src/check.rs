@@ -24,7 +24,7 @@ use crate::verdict::{
 #[derive(Debug, Clone)]
 pub enum Input {
     /// The Falco pods of a cluster.
-    Cluster(Target),
+    Cluster(Box<Target>),
     /// Files of Falco output (`-` is standard input), e.g. saved `kubectl logs --timestamps`.
     Files(Vec<PathBuf>),
 }
@@ -76,6 +76,8 @@ pub struct CheckOptions {
     pub group_by: Option<GroupBy>,
     /// Updated while reading, for a progress display.
     pub progress: Option<Arc<Progress>>,
+    /// Said once with the result (e.g. connection flags that offline input does not use).
+    pub notes: Vec<String>,
 }
 
 impl CheckOptions {
@@ -93,7 +95,7 @@ impl CheckOptions {
             timeout: Duration::from_secs(30),
             fail_closed: false,
             disabled: None,
-            input: Input::Cluster(Target::default()),
+            input: Input::Cluster(Box::default()),
             follow: None,
             max_concurrency: 16,
             max_alerts: 1000,
@@ -103,6 +105,7 @@ impl CheckOptions {
             ignores: Ignores::default(),
             group_by: None,
             progress: None,
+            notes: Vec::new(),
         }
     }
 
@@ -179,7 +182,7 @@ pub async fn run(
     };
     let ends_at = opts.follow.and_then(|f| f.until).map(instant_of);
     let stopper = tokio::spawn(drive_stop(interrupt, stop_tx, on_interrupt, ends_at));
-    let (selector, findings) = match &opts.input {
+    let (selector, mut findings) = match &opts.input {
         Input::Files(paths) => {
             let f = files::read(paths, &filter, &alerts, opts.max_line, &stop).await;
             (opts.selector_or_default().to_string(), f)
@@ -187,6 +190,7 @@ pub async fn run(
         Input::Cluster(target) => read_cluster(target, &filter, alerts, opts, stop, live).await,
     };
     stopper.abort();
+    findings.warnings.extend(opts.notes.iter().cloned());
     verdict::conclude(opts.echo(selector), findings)
 }
 

@@ -656,11 +656,11 @@ mod tests {
         ] {
             assert!(all.words().contains(&f), "{f} in {:?}", all.words());
         }
-        // Given flags are not offered again, nor their conflicts; --logs repeats.
+        // Given flags are not offered again, nor their conflicts; --logs repeats. kubectl's
+        // connection flags stay offered with --logs (accepted, and said to be unused).
         let c = run(&["ns", "--since", "5m", "--logs", "a", "--"]);
         assert!(!c.words().contains(&"--since"));
         assert!(!c.words().contains(&"--since-time"));
-        assert!(!c.words().contains(&"--context"));
         assert!(c.words().contains(&"--logs"));
         assert!(c.render().contains("--severity\tLowest priority"));
     }

@@ -11,6 +11,7 @@ pub mod args;
 pub mod check;
 pub mod cluster;
 pub mod completion;
+pub mod debug;
 pub mod falco;
 pub mod render;
 pub mod source;

@@ -18,4 +18,7 @@ pub struct Style {
     pub wide: bool,
     /// Output goes to a terminal: draw the timeline as a sparkline.
     pub tty: bool,
+    /// The alerts were already shown as they arrived (`--watch`): the summary does not list
+    /// them again.
+    pub streamed: bool,
 }

@@ -117,13 +117,21 @@ fn text(r: &CheckResult, style: Style) -> String {
             groups_table(&mut o, r, g.as_str(), style);
         }
         let blocking: Vec<&Alert> = r.alerts.iter().filter(|a| a.blocking).collect();
-        if !blocking.is_empty() {
+        if style.streamed {
+            if r.blocking_count > 0 {
+                let _ = writeln!(
+                    o,
+                    "\n{} blocking alert(s), shown above (BLOCKS) as they arrived",
+                    r.blocking_count
+                );
+            }
+        } else if !blocking.is_empty() {
             let _ = writeln!(o, "\nBlocking alerts ({}):", r.blocking_count);
             for a in blocking {
                 alert_line(&mut o, a, style);
             }
         }
-        if r.alerts_omitted > 0 {
+        if r.alerts_omitted > 0 && !style.streamed {
             let _ = writeln!(
                 o,
                 "\n{} more alert(s) counted but not listed (raise --max-alerts)",

@@ -43,17 +43,21 @@ pub async fn discover(
         why,
         warnings: std::mem::take(warnings),
     };
-    let cluster =
-        match tokio::time::timeout_at(deadline, Cluster::connect(target, connect_timeout)).await {
-            Ok(Ok(c)) => c,
-            Ok(Err(e)) => return Err(fail(&selector, e.into(), &mut warnings)),
-            Err(_) => {
-                let doing =
-                    "loading the kubeconfig and running its credential plugin, if any".to_string();
-                let e = ClusterError::Deadline { doing };
-                return Err(fail(&selector, e.into(), &mut warnings));
-            }
-        };
+    let cluster = match tokio::time::timeout_at(
+        deadline,
+        Cluster::connect(target, connect_timeout, opts.timeout),
+    )
+    .await
+    {
+        Ok(Ok(c)) => c,
+        Ok(Err(e)) => return Err(fail(&selector, e.into(), &mut warnings)),
+        Err(_) => {
+            let doing =
+                "loading the kubeconfig and running its credential plugin, if any".to_string();
+            let e = ClusterError::Deadline { doing };
+            return Err(fail(&selector, e.into(), &mut warnings));
+        }
+    };
     let ns = &opts.falco_namespace;
     let mut pods = match cluster.list_pods(ns, &selector, deadline).await {
         Ok(p) => p,

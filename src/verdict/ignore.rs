@@ -19,14 +19,6 @@ pub struct IgnoreRule {
     pub reason: Option<String>,
 }
 
-/// The `--ignore-file` format: a YAML list of [`IgnoreRule`], or `{ignore: [...]}`.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum IgnoreFile {
-    List(Vec<IgnoreRule>),
-    Doc { ignore: Vec<IgnoreRule> },
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum IgnoreFileError {
     #[error("cannot read ignore file {path}: {source}")]
@@ -83,11 +75,27 @@ impl Ignores {
         if text.trim().is_empty() {
             return Ok(Ignores::default());
         }
-        let file: IgnoreFile = serde_saphyr::from_str(text).map_err(|e| e.to_string())?;
-        Ok(Ignores::new(match file {
-            IgnoreFile::List(l) => l,
-            IgnoreFile::Doc { ignore } => ignore,
-        }))
+        // The file is a list, or `{ignore: [...]}`; each entry is checked on its own so that the
+        // error names the one to fix.
+        let doc: Value = serde_saphyr::from_str(text).map_err(|e| e.to_string())?;
+        let entries = match doc {
+            Value::Array(l) => l,
+            Value::Object(mut m) if m.len() == 1 && m.contains_key("ignore") => {
+                match m.remove("ignore") {
+                    Some(Value::Array(l)) => l,
+                    _ => return Err("`ignore:` must hold a list of entries".to_string()),
+                }
+            }
+            _ => return Err("it must be a list of entries (or `ignore:` with one)".to_string()),
+        };
+        let mut rules = Vec::with_capacity(entries.len());
+        for (i, entry) in entries.into_iter().enumerate() {
+            let shown = crate::render::neutralize(&entry.to_string());
+            let rule: IgnoreRule = serde_json::from_value(entry)
+                .map_err(|e| format!("entry {} ({shown}): {e}", i + 1))?;
+            rules.push(rule);
+        }
+        Ok(Ignores::new(rules))
     }
 
     /// Whether an alert with this rule and these fields is accepted noise.
@@ -163,7 +171,9 @@ mod tests {
         assert!(!i.matches(Some("Other"), Some(&f)));
         let d = Ignores::parse("ignore:\n  - rule: X\n").expect("doc");
         assert!(d.matches(Some("X"), None));
-        assert!(Ignores::parse("- rule: X\n  bogus: 1\n").is_err());
+        let e = Ignores::parse("- rule: X\n- rule: Y\n  bogus: 1\n").expect_err("unknown key");
+        assert!(e.starts_with("entry 2 ("), "{e}");
+        assert!(e.contains("bogus"), "{e}");
         assert!(Ignores::parse("").expect("empty").is_empty());
     }
 }

@@ -469,6 +469,70 @@ fn disabled_by_env_makes_no_request_even_fail_closed() {
     );
 }
 
+/// A bad `AEGIS_SECURITY__*` value is a usage error naming the variable, before any request;
+/// an unknown `AEGIS_SECURITY__FALCO_*` name is said (it does nothing).
+#[test]
+fn bad_environment_values_are_usage_errors_naming_the_variable() {
+    let e = env_with(FakeCluster::new(vec![one_alert_pod(
+        "2024-01-15T10:31:00.000000000Z",
+        "Emergency",
+        Some(NS),
+    )]));
+    let args = [
+        NS,
+        "--since-time",
+        WINDOW,
+        "--kubeconfig",
+        e.kubeconfig.as_str(),
+    ];
+    let cases = [
+        ("AEGIS_SECURITY__FALCO_ENABLED", "maybe"),
+        ("AEGIS_SECURITY__FALCO_SEVERITY", "loud"),
+        ("AEGIS_SECURITY__FALCO_NAMESPACE", "Falco_NS"),
+        ("AEGIS_SECURITY__FALCO_LABEL_SELECTOR", "app==="),
+    ];
+    for (var, value) in cases {
+        let r = run(&args, &[(var, value)], None);
+        assert_eq!(r.code, 2, "{var}={value}: {r:?}");
+        assert!(r.stderr.contains(var), "{var}: names the variable: {r:?}");
+        assert!(e.server.requests().is_empty(), "{var}: no request");
+    }
+    let r = run(&args, &[("AEGIS_SECURITY__FALCO_ENABLE", "false")], None);
+    assert_eq!(
+        r.code, 1,
+        "a typo'd kill switch does not switch the gate off: {r:?}"
+    );
+    assert!(
+        r.stderr
+            .contains("AEGIS_SECURITY__FALCO_ENABLE is not a variable this tool reads"),
+        "{r:?}"
+    );
+}
+
+/// An ignore file entry that does not parse is named (its number and text).
+#[test]
+fn ignore_file_errors_name_the_entry() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let f = dir.path().join("ignore.yaml");
+    std::fs::write(&f, "- rule: Known noise\n- rul: Typo here\n").expect("write");
+    let r = run(
+        &[
+            NS,
+            "--logs",
+            "/dev/null",
+            "--ignore-file",
+            f.to_str().expect("utf-8"),
+        ],
+        &[],
+        None,
+    );
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.stderr.contains("entry 2") && r.stderr.contains("Typo here"),
+        "{r:?}"
+    );
+}
+
 #[test]
 fn env_sets_defaults_and_flags_win() {
     let t = "2024-01-15T10:31:00.000000000Z";

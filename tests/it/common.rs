@@ -51,6 +51,19 @@ impl std::fmt::Debug for Run {
     }
 }
 
+/// Variables of the host that would change how a test connects (its proxy, its kubeconfig).
+pub const HOST_CONNECTION_VARS: [&str; 9] = [
+    "KUBECONFIG",
+    "NO_COLOR",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "HTTP_PROXY",
+    "http_proxy",
+    "NO_PROXY",
+    "no_proxy",
+    "REQUEST_METHOD",
+];
+
 /// Runs the binary with a clean environment (no AEGIS_*, KUBECONFIG, NO_COLOR from the host).
 pub fn run(args: &[&str], env: &[(&str, &str)], stdin: Option<&[u8]>) -> Run {
     run_bin(BIN, args, env, stdin)
@@ -60,7 +73,10 @@ pub fn run_bin(bin: &str, args: &[&str], env: &[(&str, &str)], stdin: Option<&[u
     let mut cmd = Command::new(bin);
     cmd.args(args);
     for (k, _) in std::env::vars() {
-        if k.starts_with("AEGIS_") || k == "KUBECONFIG" || k == "NO_COLOR" {
+        if k.starts_with("AEGIS_")
+            || k.starts_with("KUBERNETES_SERVICE_")
+            || HOST_CONNECTION_VARS.contains(&k.as_str())
+        {
             cmd.env_remove(k);
         }
     }
@@ -136,6 +152,11 @@ pub fn kubelet(time: &str) -> chrono::DateTime<chrono::Utc> {
 /// Runs `command` under a pseudo-terminal (util-linux `script`): stdin, stdout and stderr of the
 /// binary are the terminal. Returns the exit code and everything the terminal showed.
 pub fn run_in_pty(args: &[&str]) -> Option<(i32, String, Duration)> {
+    run_in_pty_sized(args, None)
+}
+
+/// [`run_in_pty`] on a terminal `cols` columns wide (as `stty cols` sets it).
+pub fn run_in_pty_sized(args: &[&str], cols: Option<u16>) -> Option<(i32, String, Duration)> {
     if !std::path::Path::new("/usr/bin/script").exists() {
         eprintln!("notice: /usr/bin/script not found; pseudo-terminal test skipped");
         return None;
@@ -146,11 +167,18 @@ pub fn run_in_pty(args: &[&str]) -> Option<(i32, String, Duration)> {
         .map(quote)
         .collect::<Vec<_>>()
         .join(" ");
+    let line = match cols {
+        Some(c) => format!("stty cols {c} rows 24; {line}"),
+        None => line,
+    };
     let home = tempfile::tempdir().expect("home dir");
     let mut cmd = Command::new("/usr/bin/script");
     cmd.args(["-qfec", &line, "/dev/null"]);
     for (k, _) in std::env::vars() {
-        if k.starts_with("AEGIS_") || k == "KUBECONFIG" || k == "NO_COLOR" {
+        if k.starts_with("AEGIS_")
+            || k.starts_with("KUBERNETES_SERVICE_")
+            || HOST_CONNECTION_VARS.contains(&k.as_str())
+        {
             cmd.env_remove(k);
         }
     }

@@ -303,7 +303,7 @@ fn failing_exec_plugin(dir: &std::path::Path) -> PathBuf {
     std::fs::write(
         &script,
         format!(
-            "#!/bin/sh\necho '{{\"kind\":\"ExecCredential\",\"status\":{{\"token\":\"{EXEC_SECRET}\"}}}}'\necho \"{EXEC_SECRET}\"\necho \"error: token {EXEC_SECRET} expired\" >&2\nexit 1\n"
+            "#!/bin/sh\necho '{{\"kind\":\"ExecCredential\",\"status\":{{\"token\":\"{EXEC_SECRET}\"}}}}'\necho \"{EXEC_SECRET}\"\necho \"error: the login expired; run cloud-login\" >&2\nexit 1\n"
         ),
     )
     .expect("write script");
@@ -332,6 +332,14 @@ fn failing_exec_credential_plugin_is_skipped_without_echoing_its_output() {
     });
     let o = e.check("10s", &[]);
     assert_eq!(o.verdict(), "skipped", "{:?}", o.open);
+    // What the plugin says on stderr is for the user, as kubectl shows it.
+    assert!(
+        o.open
+            .stderr
+            .contains("error: the login expired; run cloud-login"),
+        "{:?}",
+        o.open
+    );
     let reason = o.reason();
     assert!(
         reason.contains("credentials could not be obtained"),
@@ -595,6 +603,32 @@ fn rate_limited_429_honours_retry_after() {
         o.open.elapsed
     );
     assert_eq!(window_reads(&e, "falco-b"), 8);
+}
+
+/// API priority and fairness answers 429 with text/plain and the wait only in the header.
+#[test]
+fn priority_and_fairness_429_text_waits_as_the_header_says() {
+    let e = env_with(
+        FakeCluster::new(three_pods("Notice")).with_faults(faults(|f| {
+            // Each of the four runs meets one.
+            f.list_fail_times = Some((429, 4, Some(2)));
+            f.fail_as_text = true;
+        })),
+    );
+    let o = e.check("10s", &[]);
+    assert_eq!(o.verdict(), "passed", "{:?}", o.open);
+    assert!(
+        o.open.elapsed >= Duration::from_secs(2),
+        "Retry-After: 2 honoured, not the 0.2 s backoff: {:?}",
+        o.open.elapsed
+    );
+    let lists = e
+        .server
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with("/pods"))
+        .count();
+    assert_eq!(lists, 8, "per run: one 429, one retry");
 }
 
 #[test]

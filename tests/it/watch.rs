@@ -384,7 +384,7 @@ fn watch_on_a_terminal_keeps_a_colored_status_line_then_gives_the_verdict() {
     // After the alert the status line counts it.
     let status_with_alert = screen
         .split("\r\x1b[2K")
-        .any(|s| s.contains("watching 1 Falco pod(s)") && s.contains("CRIT 1"));
+        .any(|s| s.contains("watching 1 Falco pod(s)") && s.contains("1 blocking (>= WARNING)"));
     assert!(status_with_alert, "{shown}");
     // Colors: SGR sequences (red bold for CRITICAL and BLOCKED).
     assert!(
@@ -403,6 +403,70 @@ fn watch_on_a_terminal_keeps_a_colored_status_line_then_gives_the_verdict() {
         screen.contains("1 Falco alert(s) at or above WARNING"),
         "{shown}"
     );
+}
+
+/// In an 80- (and a 50-) column terminal: the header first, every redraw of the status line
+/// narrower than the terminal (no stale wrapped lines), alerts marked BLOCKS or below, and the
+/// final summary without the alerts already streamed.
+#[test]
+fn watch_fits_the_terminal_and_ends_with_the_summary_only() {
+    for cols in [80u16, 50] {
+        let t0 = Utc::now();
+        let e = env_with(FakeCluster::new(vec![
+            falco_pod(
+                "falco-a",
+                "node-0",
+                vec![
+                    alert_at(t0 + secs(0.5), "Critical", "Blocking one", NS),
+                    alert_at(t0 + secs(0.6), "Notice", "Quiet one", NS),
+                ],
+            ),
+            falco_pod("falco-b", "node-1", vec![]),
+        ]));
+        let Some((code, screen, _)) = run_in_pty_sized(
+            &e.args(&["--watch", "--for", "2s", "--color", "never"]),
+            Some(cols),
+        ) else {
+            return;
+        };
+        let shown = format!("{cols} columns, exit {code}:\n{screen}");
+        assert_eq!(code, 1, "{shown}");
+        let header =
+            screen.find("Watching Falco alerts for namespace shadow-abc123 at or above WARNING");
+        let first_alert = screen.find("Blocking one");
+        assert!(
+            header.is_some() && header < first_alert,
+            "header first: {shown}"
+        );
+        for redraw in screen
+            .split("\r\x1b[2K")
+            .filter(|s| s.starts_with("watching"))
+        {
+            let status = redraw.lines().next().unwrap_or("");
+            assert!(
+                status.chars().count() < usize::from(cols),
+                "status {:?} is {} columns in a {cols}-column terminal",
+                status,
+                status.chars().count()
+            );
+        }
+        assert!(screen.contains("BLOCKS  "), "{shown}");
+        assert!(
+            screen
+                .split("\r\x1b[2K")
+                .any(|l| l.starts_with("below   ") && l.contains("Quiet one")),
+            "{shown}"
+        );
+        assert_eq!(
+            screen.matches("Blocking one  [falco-a]").count(),
+            1,
+            "not reprinted: {shown}"
+        );
+        assert!(
+            screen.contains("1 blocking alert(s), shown above"),
+            "{shown}"
+        );
+    }
 }
 
 #[test]

@@ -19,6 +19,7 @@ pub mod kubeconfig;
 pub mod logs;
 pub mod model;
 pub mod objects;
+pub mod proxy;
 pub mod selectors;
 pub mod server;
 pub mod timefmt;
@@ -28,6 +29,7 @@ pub use model::{
     falco_started_at, ContainerState, FakeCluster, FakeContainer, FakePod, Faults, IntoNode,
     LogSource, Terminated, DEFAULT_TOKEN,
 };
+pub use proxy::FakeProxy;
 pub use server::{FakeApiServer, RecordedRequest};
 pub use timefmt::rfc3339_nano;
 

@@ -17,6 +17,9 @@ pub struct FakeCluster {
     /// Bearer token required on every request (default [`DEFAULT_TOKEN`]).
     pub token: String,
     pub faults: Faults,
+    /// Serve the API under this path (e.g. `/k8s/clusters/c-1`, as Rancher does); other paths
+    /// answer 404.
+    pub path_prefix: Option<String>,
 }
 
 impl Default for FakeCluster {
@@ -25,6 +28,7 @@ impl Default for FakeCluster {
             pods: Vec::new(),
             token: DEFAULT_TOKEN.to_string(),
             faults: Faults::default(),
+            path_prefix: None,
         }
     }
 }
@@ -77,6 +81,9 @@ pub struct Faults {
     pub slow_log_bytes_per_sec: Option<u64>,
     /// The server certificate names only `wrong.example.invalid` (still signed by the CA).
     pub tls_wrong_name: bool,
+    /// The `*_fail_times` answers are API priority and fairness's: a text/plain body, and the
+    /// wait only in the `Retry-After` header.
+    pub fail_as_text: bool,
 }
 
 /// A pod. Build with [`FakePod::falco`] or [`FakePod::new`] and the `with_*` builders.

@@ -52,6 +52,12 @@ pub struct RecordedRequest {
     pub user_agent: Option<String>,
     /// HTTP status answered; `None` while no answer was sent (hang faults, in flight).
     pub status: Option<u16>,
+    /// `Impersonate-User`, `Impersonate-Group` (each), `Impersonate-Uid`.
+    pub impersonate_user: Option<String>,
+    pub impersonate_groups: Vec<String>,
+    pub impersonate_uid: Option<String>,
+    /// The connection presented a client certificate the CA signed.
+    pub client_cert: bool,
 }
 
 impl RecordedRequest {
@@ -116,6 +122,9 @@ pub struct FakeApiServer {
     addr: SocketAddr,
     ca_pem: String,
     other_ca_pem: String,
+    client_cert_pem: String,
+    client_key_pem: String,
+    prefix: String,
     token: String,
     shared: Arc<Shared>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
@@ -135,6 +144,7 @@ impl FakeApiServer {
             .expect("fake apiserver: set_nonblocking");
         let addr = listener.local_addr().expect("fake apiserver: local_addr");
         let token = cluster.token.clone();
+        let prefix = cluster.path_prefix.clone().unwrap_or_default();
         let shared = Arc::new(Shared {
             list_failures_left: Mutex::new(cluster.faults.list_fail_times.map(|(_, n, _)| n)),
             log_failures_left: Mutex::new(
@@ -171,6 +181,9 @@ impl FakeApiServer {
             addr,
             ca_pem: pki.ca_pem,
             other_ca_pem,
+            client_cert_pem: pki.client_cert_pem,
+            client_key_pem: pki.client_key_pem,
+            prefix,
             token,
             shared,
             shutdown: Some(tx),
@@ -178,9 +191,29 @@ impl FakeApiServer {
         }
     }
 
-    /// `https://127.0.0.1:PORT`
+    /// `https://127.0.0.1:PORT`, with the path prefix when there is one.
     pub fn url(&self) -> String {
-        format!("https://{}", self.addr)
+        format!("https://{}{}", self.addr, self.prefix)
+    }
+
+    /// The server under a name only a proxy resolves: `https://kubernetes.proxied.test:PORT`.
+    pub fn proxied_url(&self) -> String {
+        format!(
+            "https://{}:{}{}",
+            tls::PROXIED_HOST,
+            self.addr.port(),
+            self.prefix
+        )
+    }
+
+    /// PEM of a client certificate the server accepts instead of a token.
+    pub fn client_cert_pem(&self) -> String {
+        self.client_cert_pem.clone()
+    }
+
+    /// PEM of the client certificate's key.
+    pub fn client_key_pem(&self) -> String {
+        self.client_key_pem.clone()
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -338,6 +371,11 @@ async fn serve_connection(
         Ok(Ok(s)) => s,
         _ => return, // handshake failed (e.g. client rejected our certificate) or timed out
     };
+    let client_cert = tls
+        .get_ref()
+        .1
+        .peer_certificates()
+        .is_some_and(|c| !c.is_empty());
     let abort = Arc::new(AtomicBool::new(false));
     let io = ConnIo {
         inner: tls,
@@ -346,7 +384,7 @@ async fn serve_connection(
     let service = hyper::service::service_fn(move |req: Request<Incoming>| {
         let shared = Arc::clone(&shared);
         let abort = Arc::clone(&abort);
-        async move { Ok::<_, Infallible>(handle(shared, abort, req).await) }
+        async move { Ok::<_, Infallible>(handle(shared, abort, client_cert, req).await) }
     });
     let _ = hyper::server::conn::http1::Builder::new()
         .keep_alive(true)
@@ -408,14 +446,21 @@ fn is_bearer(authorization: Option<&str>, token: &str) -> bool {
 async fn handle(
     shared: Arc<Shared>,
     abort: Arc<AtomicBool>,
+    client_cert: bool,
     req: Request<Incoming>,
 ) -> Response<Body> {
     let method = req.method().as_str().to_string();
-    let path = req.uri().path().to_string();
+    let full_path = req.uri().path().to_string();
+    let prefix = shared.cluster.path_prefix.as_deref().unwrap_or("");
+    let path = match full_path.strip_prefix(prefix) {
+        Some(p) if p.starts_with('/') || prefix.is_empty() => p.to_string(),
+        // Outside the prefix nothing is served (a client that dropped it gets 404).
+        _ => format!("/__outside_prefix__{full_path}"),
+    };
     let raw_query = req.uri().query().unwrap_or("").to_string();
     let query = parse_query(&raw_query);
     let authorization = header(&req, "authorization");
-    let authorized = is_bearer(authorization.as_deref(), &shared.cluster.token);
+    let authorized = is_bearer(authorization.as_deref(), &shared.cluster.token) || client_cert;
     let accept = header(&req, "accept");
     let idx = shared.record(RecordedRequest {
         method: method.clone(),
@@ -427,6 +472,15 @@ async fn handle(
         accept: accept.clone(),
         user_agent: header(&req, "user-agent"),
         status: None,
+        impersonate_user: header(&req, "impersonate-user"),
+        impersonate_groups: req
+            .headers()
+            .get_all("impersonate-group")
+            .iter()
+            .filter_map(|v| v.to_str().ok().map(str::to_string))
+            .collect(),
+        impersonate_uid: header(&req, "impersonate-uid"),
+        client_cert,
     });
     if shared.cluster.faults.hang_all {
         std::future::pending::<()>().await;
@@ -483,6 +537,19 @@ fn json_response_typed(
     if let Some(r) = retry_after {
         h.insert("retry-after", HeaderValue::from(r));
     }
+    resp
+}
+
+/// A fault as API priority and fairness answers it: text/plain, the wait in the header only.
+fn text_fault(shared: &Shared, code: u16, retry_after: Option<u32>) -> Response<Body> {
+    let mut resp = json_response_typed(
+        shared,
+        code,
+        &Value::Null,
+        retry_after,
+        "text/plain; charset=utf-8",
+    );
+    *resp.body_mut() = full(b"Too many requests, please try again later.\n".to_vec());
     resp
 }
 
@@ -638,6 +705,9 @@ fn list_pods(
             .as_mut()
             .is_some_and(fail_counter_hit);
         if hit {
+            if faults.fail_as_text {
+                return text_fault(shared, code, retry);
+            }
             let body = objects::fault_status(code, "list", "pods", "pods", "", namespace, retry);
             return json_response(shared, code, &body, retry);
         }
@@ -717,6 +787,9 @@ async fn get_log(
             .get_mut(name)
             .is_some_and(fail_counter_hit);
         if hit {
+            if faults.fail_as_text {
+                return text_fault(shared, *code, *retry);
+            }
             let body =
                 objects::fault_status(*code, "get", "pods/log", "pods", name, Some(ns), *retry);
             return json_response(shared, *code, &body, *retry);

@@ -4,15 +4,20 @@
 //! `--nodes-of-namespace` only, list pods in the target namespace. Errors are typed and carry
 //! what to do.
 
+mod answers;
+pub mod exec;
+pub mod kubeconfig;
+pub mod proxy;
+
 use std::error::Error as StdError;
-use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures::io::{AsyncBufRead, AsyncBufReadExt};
 use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
 use kube::api::{Api, ListParams, LogParams};
-use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::client::ClientBuilder;
 use kube::{Client, Config};
 use tokio::time::{sleep, timeout_at, Instant};
 
@@ -23,12 +28,9 @@ pub const DEFAULT_SELECTOR: &str = "app=falco";
 /// The label of the current `falcosecurity/falco` Helm chart.
 pub const CHART_SELECTOR: &str = "app.kubernetes.io/name=falco";
 
-/// Which cluster to talk to.
-#[derive(Debug, Clone, Default)]
-pub struct Target {
-    pub kubeconfig: Option<PathBuf>,
-    pub context: Option<String>,
-}
+pub use exec::{Credential, ExecPlugin};
+pub use kubeconfig::{kubeconfig_files, load_kubeconfig, ConnectionEnv, Overrides, Target};
+pub use proxy::ProxyEnv;
 
 /// Everything that can go wrong talking to the cluster, each with what to do next.
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +54,8 @@ pub enum ClusterError {
     Credentials { detail: String },
     #[error("the --timeout deadline passed while {doing}. Raise --timeout, or check the API server's latency")]
     Deadline { doing: String },
+    #[error("no answer while {doing} within --request-timeout {}s (retried until --timeout). Raise --request-timeout, or check the API server's latency", .after.as_secs_f64())]
+    RequestTimeout { doing: String, after: Duration },
     #[error("the API server answered {code} {reason}: {message}{}", api_hint(*.code))]
     Api {
         code: u16,
@@ -83,83 +87,34 @@ impl ClusterError {
                 retry_after,
                 ..
             } => Some(*retry_after),
+            ClusterError::RequestTimeout { .. } => Some(None),
             _ => None,
         }
     }
 }
 
-/// The kubeconfig files kubectl reads: `--kubeconfig`, else the existing files listed in
-/// `KUBECONFIG` (missing ones are skipped), else `~/.kube/config` when it exists. The arguments
-/// layer checks them with the same function before any request.
-pub fn kubeconfig_files(
-    explicit: Option<&std::path::Path>,
-    kubeconfig_env: Option<&std::ffi::OsStr>,
-    home: Option<&std::path::Path>,
-) -> Vec<PathBuf> {
-    if let Some(p) = explicit {
-        return vec![p.to_path_buf()];
-    }
-    if let Some(list) = kubeconfig_env.filter(|v| !v.is_empty()) {
-        return std::env::split_paths(list)
-            .filter(|p| !p.as_os_str().is_empty() && p.exists())
-            .collect();
-    }
-    home.map(|h| h.join(".kube").join("config"))
-        .filter(|p| p.exists())
-        .into_iter()
-        .collect()
-}
-
-/// Reads and merges kubeconfig files as kubectl does (client-go `clientcmd/loader.go`): for
-/// every entry and for `current-context` the first file that sets it wins, an empty
-/// `current-context: ""` is unset, an empty file is an empty configuration, and a `tokenFile`'s
-/// surrounding whitespace is trimmed (`kubectl create token ... > token` ends with a newline).
-/// `None` when there is no file at all.
-pub fn load_kubeconfig(files: &[PathBuf]) -> Result<Option<Kubeconfig>, ClusterError> {
-    let mut merged: Option<Kubeconfig> = None;
-    for path in files {
-        if std::fs::read(path).is_ok_and(|b| b.iter().all(u8::is_ascii_whitespace)) {
-            merged.get_or_insert_with(Kubeconfig::default);
-            continue;
-        }
-        let mut kc = Kubeconfig::read_from(path).map_err(|e| ClusterError::Config {
-            detail: format!("{}: {e}", path.display()),
-        })?;
-        if kc.current_context.as_deref() == Some("") {
-            kc.current_context = None;
-        }
-        for user in kc
-            .auth_infos
-            .iter_mut()
-            .filter_map(|a| a.auth_info.as_mut())
-        {
-            if user.token.is_some() {
-                continue;
-            }
-            let Some(file) = user.token_file.take() else {
-                continue;
-            };
-            let token = std::fs::read_to_string(&file).map_err(|e| ClusterError::Credentials {
-                detail: format!("cannot read token file {file}: {e}"),
-            })?;
-            user.token = Some(secrecy::SecretString::from(token.trim().to_string()));
-        }
-        merged = Some(match merged {
-            None => kc,
-            Some(m) => m.merge(kc).map_err(|e| ClusterError::Config {
-                detail: format!("{}: {e}", path.display()),
-            })?,
-        });
-    }
-    Ok(merged)
-}
-
-/// A connected client and the facts about it worth echoing.
+/// A connected client and the facts about it worth echoing. Clones share one credential.
 #[derive(Clone)]
 pub struct Cluster {
-    client: Client,
+    shared: Arc<Shared>,
     server: String,
+    request_timeout: Option<Duration>,
 }
+
+struct Shared {
+    /// The configuration without the exec plugin's credential.
+    base: Config,
+    exec: Option<ExecPlugin>,
+    /// The client in use and when its credential expires.
+    current: std::sync::RwLock<(Client, Option<DateTime<Utc>>)>,
+    /// One refresh at a time; requests never wait on it while the credential is good.
+    refreshing: tokio::sync::Mutex<()>,
+    /// The longest an exec plugin may run.
+    exec_limit: Duration,
+}
+
+/// A credential this close to its expiry is fetched again before the next request.
+const EXPIRY_MARGIN: chrono::Duration = chrono::Duration::seconds(5);
 
 fn chain<'a>(
     e: &'a (dyn StdError + 'static),
@@ -256,57 +211,79 @@ fn last_cause(e: &(dyn StdError + 'static)) -> String {
 }
 
 impl Cluster {
-    /// Loads the kubeconfig (or in-cluster config) the way kubectl does.
+    /// Resolves the kubeconfig, flags and environment the way kubectl does, runs the exec
+    /// credential plugin (once), and builds the client.
     pub async fn connect(
         target: &Target,
         connect_timeout: Duration,
+        exec_limit: Duration,
     ) -> Result<Cluster, ClusterError> {
-        let options = KubeConfigOptions {
-            context: target.context.clone(),
-            cluster: None,
-            user: None,
-        };
-        let home = std::env::var_os("HOME").map(PathBuf::from);
-        let kubeconfig_env = std::env::var_os("KUBECONFIG");
-        let files = kubeconfig_files(
-            target.kubeconfig.as_deref(),
-            kubeconfig_env.as_deref(),
-            home.as_deref(),
-        );
-        let config_error = |e: &dyn std::fmt::Display| ClusterError::Config {
-            detail: e.to_string(),
-        };
-        let config = match load_kubeconfig(&files)? {
-            Some(kc) => Config::from_custom_kubeconfig(kc, &options)
-                .await
-                .map_err(|e| config_error(&e))?,
-            None => Config::incluster().map_err(|e| ClusterError::Config {
-                detail: format!(
-                    "no kubeconfig (--kubeconfig, KUBECONFIG, ~/.kube/config) and not inside a cluster ({e})"
-                ),
-            })?,
-        };
-        let server = config
+        let resolved = kubeconfig::resolve(target)?;
+        let mut base = resolved.config;
+        let server = base
             .cluster_url
             .to_string()
             .trim_end_matches('/')
             .to_string();
-        let mut config = config;
         // Our own retry loop honours Retry-After within the deadline and retries 500 too.
-        config.default_retry = false;
-        config.connect_timeout = Some(connect_timeout);
-        // Building the client may run an exec credential plugin synchronously; off the async
-        // threads, so that --timeout still holds when the plugin hangs (e.g. waits for a login).
-        let built = tokio::task::spawn_blocking(move || Client::try_from(config)).await;
-        let client = match built {
-            Ok(r) => r.map_err(|e| classify(e, &server, None))?,
-            Err(e) => {
-                return Err(ClusterError::Credentials {
-                    detail: format!("building the client failed: {e}"),
-                })
-            }
+        base.default_retry = false;
+        base.connect_timeout = Some(connect_timeout);
+        let credential = match &resolved.exec {
+            Some(plugin) => Some(run_plugin(plugin.clone(), exec_limit).await?),
+            None => None,
         };
-        Ok(Cluster { client, server })
+        let expires = credential.as_ref().and_then(Credential::expires);
+        let client = build_client(&base, credential.as_ref(), &server)?;
+        Ok(Cluster {
+            shared: Arc::new(Shared {
+                base,
+                exec: resolved.exec,
+                current: std::sync::RwLock::new((client, expires)),
+                refreshing: tokio::sync::Mutex::new(()),
+                exec_limit,
+            }),
+            server,
+            request_timeout: target.overrides.request_timeout,
+        })
+    }
+
+    /// The client to use now: the current one while its credential is good, else one built
+    /// with a credential the plugin was run again for (one run, whoever asks).
+    async fn client(&self) -> Result<Client, ClusterError> {
+        let fresh = |(client, expires): &(Client, Option<DateTime<Utc>>)| {
+            expires
+                .is_none_or(|e| Utc::now() + EXPIRY_MARGIN < e)
+                .then(|| client.clone())
+        };
+        if let Some(c) = self.current().and_then(|c| fresh(&c)) {
+            return Ok(c);
+        }
+        let _one = self.shared.refreshing.lock().await;
+        if let Some(c) = self.current().and_then(|c| fresh(&c)) {
+            return Ok(c);
+        }
+        let Some(plugin) = self.shared.exec.clone() else {
+            return self
+                .current()
+                .map(|c| c.0)
+                .ok_or(ClusterError::Credentials {
+                    detail: "the client is unusable".to_string(),
+                });
+        };
+        crate::debug::log(
+            4,
+            format_args!("the exec credential expires: running the plugin again"),
+        );
+        let credential = run_plugin(plugin, self.shared.exec_limit).await?;
+        let client = build_client(&self.shared.base, Some(&credential), &self.server)?;
+        if let Ok(mut cur) = self.shared.current.write() {
+            *cur = (client.clone(), credential.expires());
+        }
+        Ok(client)
+    }
+
+    fn current(&self) -> Option<(Client, Option<DateTime<Utc>>)> {
+        self.shared.current.read().ok().map(|c| c.clone())
     }
 
     pub fn server(&self) -> &str {
@@ -320,13 +297,13 @@ impl Cluster {
         selector: &str,
         deadline: Instant,
     ) -> Result<Vec<Pod>, ClusterError> {
-        let api: Api<Pod> = Api::namespaced(self.client.clone(), namespace);
+        let api: Api<Pod> = Api::namespaced(self.client().await?, namespace);
         let mut lp = ListParams::default();
         if !selector.is_empty() {
             lp = lp.labels(selector);
         }
         let what = Some(("list", "pods", namespace));
-        let list = retry(deadline, "listing pods", || async {
+        let list = retry(deadline, self.request_timeout, "listing pods", || async {
             api.list(&lp)
                 .await
                 .map_err(|e| classify(e, &self.server, what))
@@ -343,7 +320,7 @@ impl Cluster {
         request: &LogRequest,
         deadline: Instant,
     ) -> Result<LogStream, ClusterError> {
-        let api: Api<Pod> = Api::namespaced(self.client.clone(), namespace);
+        let api: Api<Pod> = Api::namespaced(self.client().await?, namespace);
         let lp = LogParams {
             container: Some(request.container.clone()),
             previous: request.previous,
@@ -354,11 +331,16 @@ impl Cluster {
             ..LogParams::default()
         };
         let what = Some(("get", "pods/log", namespace));
-        let reader = retry(deadline, "opening a log stream", || async {
-            api.log_stream(pod, &lp)
-                .await
-                .map_err(|e| classify(e, &self.server, what))
-        })
+        let reader = retry(
+            deadline,
+            self.request_timeout,
+            "opening a log stream",
+            || async {
+                api.log_stream(pod, &lp)
+                    .await
+                    .map_err(|e| classify(e, &self.server, what))
+            },
+        )
         .await?;
         Ok(LogStream {
             reader: Box::pin(reader),
@@ -439,15 +421,29 @@ fn to_jiff(t: DateTime<Utc>) -> Option<jiff::Timestamp> {
     jiff::Timestamp::from_second(t.timestamp()).ok()
 }
 
-async fn retry<T, F, Fut>(deadline: Instant, doing: &str, mut op: F) -> Result<T, ClusterError>
+/// Runs `op` until it succeeds, fails for good, or `deadline` passes. Each attempt gets at most
+/// `request_timeout` (kubectl's `--request-timeout`); an attempt that times out is retried.
+async fn retry<T, F, Fut>(
+    deadline: Instant,
+    request_timeout: Option<Duration>,
+    doing: &str,
+    mut op: F,
+) -> Result<T, ClusterError>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, ClusterError>>,
 {
     let mut backoff = Duration::from_millis(200);
     loop {
-        let attempt = match timeout_at(deadline, op()).await {
+        let attempt_deadline = request_timeout
+            .map(|t| (Instant::now() + t).min(deadline))
+            .unwrap_or(deadline);
+        let attempt = match timeout_at(attempt_deadline, op()).await {
             Ok(r) => r,
+            Err(_) if attempt_deadline < deadline => Err(ClusterError::RequestTimeout {
+                doing: doing.to_string(),
+                after: request_timeout.unwrap_or_default(),
+            }),
             Err(_) => {
                 return Err(ClusterError::Deadline {
                     doing: doing.to_string(),
@@ -466,11 +462,55 @@ where
                 if Instant::now() + wait >= deadline {
                     return Err(e);
                 }
+                crate::debug::log(
+                    4,
+                    format_args!(
+                        "{doing}: {}; retrying in {} ms",
+                        crate::render::neutralize(&e.to_string()),
+                        wait.as_millis()
+                    ),
+                );
                 sleep(wait).await;
                 backoff = (backoff * 2).min(Duration::from_secs(5));
             }
         }
     }
+}
+
+/// Runs an exec plugin off the async threads (it may wait for a login).
+async fn run_plugin(plugin: ExecPlugin, limit: Duration) -> Result<Credential, ClusterError> {
+    match tokio::task::spawn_blocking(move || plugin.run(limit)).await {
+        Ok(r) => r,
+        Err(e) => Err(ClusterError::Credentials {
+            detail: format!("the exec credential plugin did not finish: {e}"),
+        }),
+    }
+}
+
+/// A client over `base` with `credential` (a bearer token, or a client certificate).
+fn build_client(
+    base: &Config,
+    credential: Option<&Credential>,
+    server: &str,
+) -> Result<Client, ClusterError> {
+    use secrecy::ExposeSecret as _;
+    let mut config = base.clone();
+    match credential {
+        Some(Credential::Token { token, .. }) => config.auth_info.token = Some(token.clone()),
+        Some(Credential::Certificate {
+            cert_pem, key_pem, ..
+        }) => {
+            use base64::Engine as _;
+            let b64 = base64::engine::general_purpose::STANDARD;
+            config.auth_info.client_certificate = None;
+            config.auth_info.client_key = None;
+            config.auth_info.client_certificate_data = Some(b64.encode(cert_pem));
+            config.auth_info.client_key_data = Some(b64.encode(key_pem.expose_secret()).into());
+        }
+        None => {}
+    }
+    let builder = ClientBuilder::try_from(config).map_err(|e| classify(e, server, None))?;
+    Ok(builder.with_layer(&answers::AnswersLayer).build())
 }
 
 /// Picks Falco's container: `--container`, else `falco`, else the default-container annotation,

@@ -1,0 +1,536 @@
+//! Which cluster, as whom: the kubeconfig files merged as kubectl merges them, kubectl's generic
+//! flags laid over the chosen cluster and user as client-go's `ConfigOverrides` are, in-cluster
+//! configuration as client-go builds it, and the kube `Config` all this makes.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use kube::config::{AuthInfo, Cluster as KubeCluster, ExecAuthCluster, Kubeconfig};
+use kube::Config;
+use secrecy::SecretString;
+
+use super::exec::ExecPlugin;
+use super::proxy::{proxy_for, ProxyEnv};
+use super::ClusterError;
+
+/// Which cluster to talk to, and how: the kubeconfig, kubectl's flags and the environment.
+#[derive(Debug, Clone, Default)]
+pub struct Target {
+    pub kubeconfig: Option<PathBuf>,
+    pub context: Option<String>,
+    pub overrides: Overrides,
+    pub env: ConnectionEnv,
+}
+
+/// kubectl's generic flags (`--server`, `--token`, `--as`, ...), as client-go's
+/// `ConfigOverrides`: laid over what the chosen context names.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub cluster: Option<String>,
+    pub user: Option<String>,
+    pub server: Option<String>,
+    pub token: Option<SecretString>,
+    pub impersonate: Option<String>,
+    pub impersonate_groups: Vec<String>,
+    pub impersonate_uid: Option<String>,
+    pub insecure_skip_tls_verify: Option<bool>,
+    pub certificate_authority: Option<PathBuf>,
+    pub client_certificate: Option<PathBuf>,
+    pub client_key: Option<PathBuf>,
+    pub tls_server_name: Option<String>,
+    /// Per request, inside the overall `--timeout` (`None`: no limit of its own).
+    pub request_timeout: Option<Duration>,
+}
+
+impl Overrides {
+    /// The flags given (for the offline note: they are not used with `--logs`).
+    pub fn given(&self) -> Vec<&'static str> {
+        let o = self;
+        [
+            ("--cluster", o.cluster.is_some()),
+            ("--user", o.user.is_some()),
+            ("--server", o.server.is_some()),
+            ("--token", o.token.is_some()),
+            ("--as", o.impersonate.is_some()),
+            ("--as-group", !o.impersonate_groups.is_empty()),
+            ("--as-uid", o.impersonate_uid.is_some()),
+            (
+                "--insecure-skip-tls-verify",
+                o.insecure_skip_tls_verify.is_some(),
+            ),
+            ("--certificate-authority", o.certificate_authority.is_some()),
+            ("--client-certificate", o.client_certificate.is_some()),
+            ("--client-key", o.client_key.is_some()),
+            ("--tls-server-name", o.tls_server_name.is_some()),
+            ("--request-timeout", o.request_timeout.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(name, set)| set.then_some(name))
+        .collect()
+    }
+}
+
+/// What the environment says about connecting, read once by the arguments layer.
+#[derive(Debug, Clone, Default)]
+pub struct ConnectionEnv {
+    /// `KUBECONFIG`: a list of files.
+    pub kubeconfig: Option<OsString>,
+    pub home: Option<PathBuf>,
+    pub proxy: ProxyEnv,
+    /// `KUBERNETES_SERVICE_HOST` and `KUBERNETES_SERVICE_PORT`: running inside a pod.
+    pub service_host: Option<String>,
+    pub service_port: Option<String>,
+    /// Our stdin is a terminal (for exec plugins' `interactiveMode`).
+    pub stdin_tty: bool,
+}
+
+/// A kube `Config` ready to build a client from, and the exec plugin that gives its credential.
+pub struct Resolved {
+    pub config: Config,
+    pub exec: Option<ExecPlugin>,
+    /// Context, cluster and user names, for the debug log.
+    pub describe: String,
+}
+
+/// The kubeconfig files kubectl reads: `--kubeconfig`, else the existing files listed in
+/// `KUBECONFIG` (missing ones are skipped), else `~/.kube/config` when it exists. The arguments
+/// layer checks them with the same function before any request.
+pub fn kubeconfig_files(
+    explicit: Option<&Path>,
+    kubeconfig_env: Option<&std::ffi::OsStr>,
+    home: Option<&Path>,
+) -> Vec<PathBuf> {
+    if let Some(p) = explicit {
+        return vec![p.to_path_buf()];
+    }
+    if let Some(list) = kubeconfig_env.filter(|v| !v.is_empty()) {
+        return std::env::split_paths(list)
+            .filter(|p| !p.as_os_str().is_empty() && p.exists())
+            .collect();
+    }
+    home.map(|h| h.join(".kube").join("config"))
+        .filter(|p| p.exists())
+        .into_iter()
+        .collect()
+}
+
+/// Reads and merges kubeconfig files as kubectl does (client-go `clientcmd/loader.go`): for
+/// every entry and for `current-context` the first file that sets it wins, an empty
+/// `current-context: ""` is unset, an empty file is an empty configuration, and a `tokenFile`'s
+/// surrounding whitespace is trimmed (`kubectl create token ... > token` ends with a newline).
+/// `None` when there is no file at all.
+pub fn load_kubeconfig(files: &[PathBuf]) -> Result<Option<Kubeconfig>, ClusterError> {
+    let mut merged: Option<Kubeconfig> = None;
+    for path in files {
+        if std::fs::read(path).is_ok_and(|b| b.iter().all(u8::is_ascii_whitespace)) {
+            merged.get_or_insert_with(Kubeconfig::default);
+            continue;
+        }
+        let mut kc = Kubeconfig::read_from(path).map_err(|e| ClusterError::Config {
+            detail: format!("{}: {e}", path.display()),
+        })?;
+        if kc.current_context.as_deref() == Some("") {
+            kc.current_context = None;
+        }
+        for user in kc
+            .auth_infos
+            .iter_mut()
+            .filter_map(|a| a.auth_info.as_mut())
+        {
+            if user.token.is_some() {
+                continue;
+            }
+            let Some(file) = user.token_file.take() else {
+                continue;
+            };
+            let token = std::fs::read_to_string(&file).map_err(|e| ClusterError::Credentials {
+                detail: format!("cannot read token file {file}: {e}"),
+            })?;
+            user.token = Some(SecretString::from(token.trim().to_string()));
+        }
+        merged = Some(match merged {
+            None => kc,
+            Some(m) => m.merge(kc).map_err(|e| ClusterError::Config {
+                detail: format!("{}: {e}", path.display()),
+            })?,
+        });
+    }
+    Ok(merged)
+}
+
+/// client-go's `IsConfigEmpty`: such a kubeconfig falls through to in-cluster configuration.
+fn is_empty(kc: &Kubeconfig) -> bool {
+    kc.clusters.is_empty()
+        && kc.contexts.is_empty()
+        && kc.auth_infos.is_empty()
+        && kc.current_context.is_none()
+}
+
+const SA_DIR: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
+
+/// The cluster, user and namespace to use, before the flags are laid over them.
+struct Chosen {
+    cluster: KubeCluster,
+    user: AuthInfo,
+    namespace: Option<String>,
+    describe: String,
+}
+
+fn config_error(detail: String) -> ClusterError {
+    ClusterError::Config { detail }
+}
+
+/// What the kubeconfig's context (or the flags) name; in-cluster configuration when there is no
+/// kubeconfig, as client-go's deferred loader does.
+fn choose(kc: Option<Kubeconfig>, t: &Target) -> Result<Chosen, ClusterError> {
+    let o = &t.overrides;
+    let kc = kc.filter(|kc| !is_empty(kc) || t.context.is_some());
+    let Some(kc) = kc else {
+        if o.server.is_some() {
+            return Ok(Chosen {
+                cluster: KubeCluster::default(),
+                user: AuthInfo::default(),
+                namespace: None,
+                describe: "no kubeconfig; --server".to_string(),
+            });
+        }
+        return in_cluster(t);
+    };
+    let context_name = t.context.clone().or(kc.current_context.clone());
+    let context = match &context_name {
+        Some(name) => Some(
+            kc.contexts
+                .iter()
+                .find(|c| &c.name == name)
+                .and_then(|c| c.context.clone())
+                .ok_or_else(|| {
+                    config_error(format!("context {name:?} is not in the kubeconfig"))
+                })?,
+        ),
+        None => None,
+    };
+    if context.is_none() && o.server.is_none() && o.cluster.is_none() {
+        return Err(config_error(
+            "the kubeconfig has no current-context: pick one with --context (kubectl config get-contexts)".to_string(),
+        ));
+    }
+    let cluster_name = o
+        .cluster
+        .clone()
+        .or_else(|| context.as_ref().map(|c| c.cluster.clone()));
+    let cluster = match &cluster_name {
+        Some(name) => match kc.clusters.iter().find(|c| &c.name == name) {
+            Some(c) => c.cluster.clone().unwrap_or_default(),
+            None if o.server.is_some() => KubeCluster::default(),
+            None => {
+                return Err(config_error(format!(
+                    "cluster {name:?} is not in the kubeconfig"
+                )))
+            }
+        },
+        None => KubeCluster::default(),
+    };
+    let user_name = o
+        .user
+        .clone()
+        .or_else(|| context.as_ref().and_then(|c| c.user.clone()));
+    // client-go does not fail on a missing user: no credentials.
+    let user = user_name
+        .as_ref()
+        .and_then(|n| kc.auth_infos.iter().find(|a| &a.name == n))
+        .and_then(|a| a.auth_info.clone())
+        .unwrap_or_default();
+    Ok(Chosen {
+        cluster,
+        user,
+        namespace: context.and_then(|c| c.namespace),
+        describe: format!(
+            "context {:?}, cluster {:?}, user {:?}",
+            context_name.unwrap_or_default(),
+            cluster_name.unwrap_or_default(),
+            user_name.unwrap_or_default()
+        ),
+    })
+}
+
+/// client-go's `InClusterConfig`: the service's address from the environment, the service
+/// account's CA and token from their files.
+fn in_cluster(t: &Target) -> Result<Chosen, ClusterError> {
+    let (Some(host), Some(port)) = (
+        t.env.service_host.as_deref().filter(|h| !h.is_empty()),
+        t.env.service_port.as_deref().filter(|p| !p.is_empty()),
+    ) else {
+        return Err(config_error(
+            "no kubeconfig (--kubeconfig, KUBECONFIG, ~/.kube/config) and not inside a cluster (KUBERNETES_SERVICE_HOST is not set)".to_string(),
+        ));
+    };
+    let host = if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host.to_string()
+    };
+    let token = std::fs::read_to_string(format!("{SA_DIR}/token")).map_err(|e| {
+        ClusterError::Credentials {
+            detail: format!("cannot read the service account token {SA_DIR}/token: {e}"),
+        }
+    })?;
+    Ok(Chosen {
+        cluster: KubeCluster {
+            server: Some(format!("https://{host}:{port}")),
+            certificate_authority: Some(format!("{SA_DIR}/ca.crt")),
+            ..KubeCluster::default()
+        },
+        user: AuthInfo {
+            token: Some(SecretString::from(token.trim().to_string())),
+            ..AuthInfo::default()
+        },
+        namespace: std::fs::read_to_string(format!("{SA_DIR}/namespace"))
+            .ok()
+            .map(|n| n.trim().to_string()),
+        describe: "in-cluster service account".to_string(),
+    })
+}
+
+/// client-go's rules for laying the flags over the chosen cluster and user.
+fn apply(o: &Overrides, cluster: &mut KubeCluster, user: &mut AuthInfo) {
+    if let Some(s) = &o.server {
+        cluster.server = Some(s.clone());
+    }
+    // --insecure-skip-tls-verify=true or a --certificate-authority replaces the kubeconfig's CA
+    // settings (else "CA and insecure" would conflict, or the old CA would win).
+    if o.insecure_skip_tls_verify == Some(true) || o.certificate_authority.is_some() {
+        cluster.insecure_skip_tls_verify = o.insecure_skip_tls_verify;
+        cluster.certificate_authority = o
+            .certificate_authority
+            .as_ref()
+            .map(|p| p.display().to_string());
+        cluster.certificate_authority_data = None;
+    }
+    // A --server clears the kubeconfig's tls-server-name unless one is given too.
+    if o.tls_server_name.is_some() || o.server.is_some() {
+        cluster.tls_server_name = o.tls_server_name.clone();
+    }
+    if let Some(t) = &o.token {
+        user.token = Some(t.clone());
+        user.token_file = None;
+    }
+    if let Some(c) = &o.client_certificate {
+        user.client_certificate = Some(c.display().to_string());
+        user.client_certificate_data = None;
+    }
+    if let Some(k) = &o.client_key {
+        user.client_key = Some(k.display().to_string());
+        user.client_key_data = None;
+    }
+    if o.impersonate.is_some() {
+        user.impersonate = o.impersonate.clone();
+    }
+    if !o.impersonate_groups.is_empty() {
+        user.impersonate_groups = Some(o.impersonate_groups.clone());
+    }
+    if o.impersonate_uid.is_some() {
+        user.impersonate_uid = o.impersonate_uid.clone();
+    }
+}
+
+/// The cluster's CA certificates (DER), from `certificate-authority-data` or the file.
+fn ca_bundle(cluster: &KubeCluster) -> Result<Option<Vec<Vec<u8>>>, ClusterError> {
+    use base64::Engine as _;
+    let pem_bytes = if let Some(data) = cluster
+        .certificate_authority_data
+        .as_deref()
+        .filter(|d| !d.is_empty())
+    {
+        base64::engine::general_purpose::STANDARD
+            .decode(data.trim())
+            .map_err(|e| config_error(format!("certificate-authority-data is not base64: {e}")))?
+    } else if let Some(path) = cluster
+        .certificate_authority
+        .as_deref()
+        .filter(|p| !p.is_empty())
+    {
+        std::fs::read(path).map_err(|e| {
+            config_error(format!("cannot read the certificate authority {path}: {e}"))
+        })?
+    } else {
+        return Ok(None);
+    };
+    let certs: Vec<Vec<u8>> = pem::parse_many(&pem_bytes)
+        .map_err(|e| config_error(format!("the certificate authority is not PEM: {e}")))?
+        .into_iter()
+        .filter(|p| p.tag() == "CERTIFICATE")
+        .map(pem::Pem::into_contents)
+        .collect();
+    if certs.is_empty() {
+        return Err(config_error(
+            "the certificate authority holds no certificate".to_string(),
+        ));
+    }
+    Ok(Some(certs))
+}
+
+/// Everything needed to build a client for `t`: kubeconfig (or in-cluster), flags, proxy.
+pub fn resolve(t: &Target) -> Result<Resolved, ClusterError> {
+    let files = kubeconfig_files(
+        t.kubeconfig.as_deref(),
+        t.env.kubeconfig.as_deref(),
+        t.env.home.as_deref(),
+    );
+    crate::debug::log(
+        4,
+        format_args!(
+            "kubeconfig files: {}",
+            crate::render::neutralize(
+                &files
+                    .iter()
+                    .map(|f| f.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        ),
+    );
+    let Chosen {
+        mut cluster,
+        mut user,
+        namespace,
+        describe,
+    } = choose(load_kubeconfig(&files)?, t)?;
+    apply(&t.overrides, &mut cluster, &mut user);
+    let server = cluster
+        .server
+        .clone()
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| {
+            config_error(
+                "the cluster has no server address (set it in the kubeconfig or give --server)"
+                    .to_string(),
+            )
+        })?;
+    let url: http::Uri = server
+        .parse()
+        .map_err(|e| config_error(format!("server {server:?} is not a URL: {e}")))?;
+    let mut config = Config::new(url);
+    config.default_namespace = namespace.unwrap_or_else(|| "default".to_string());
+    config.accept_invalid_certs = cluster.insecure_skip_tls_verify.unwrap_or(false);
+    config.disable_compression = cluster.disable_compression.unwrap_or(false);
+    config.tls_server_name = cluster.tls_server_name.clone();
+    config.root_cert = ca_bundle(&cluster)?;
+    let (proxy, why) =
+        proxy_for(&server, cluster.proxy_url.as_deref(), &t.env.proxy).map_err(config_error)?;
+    crate::debug::log(
+        4,
+        format_args!(
+            "{}; server {}; proxy: {} ({why})",
+            crate::render::neutralize(&describe),
+            crate::render::neutralize(&server),
+            crate::render::neutralize(proxy.as_deref().unwrap_or("none"))
+        ),
+    );
+    config.proxy_url = proxy
+        .map(|p| {
+            p.parse::<http::Uri>()
+                .map_err(|e| config_error(format!("proxy {p:?} is not a URL: {e}")))
+        })
+        .transpose()?;
+    // A token (flag, kubeconfig, token file) wins over an exec plugin, as in client-go.
+    let exec = match user.exec.take() {
+        Some(cfg) if user.token.is_none() && user.token_file.is_none() => {
+            let cluster_info = if cfg.provide_cluster_info {
+                Some(ExecAuthCluster::try_from(&cluster).map_err(|e| config_error(e.to_string()))?)
+            } else {
+                None
+            };
+            Some(ExecPlugin {
+                config: cfg,
+                cluster: cluster_info,
+                stdin_tty: t.env.stdin_tty,
+            })
+        }
+        _ => None,
+    };
+    config.auth_info = user;
+    Ok(Resolved {
+        config,
+        exec,
+        describe,
+    })
+}
+
+/// Names a kubeconfig defines, for the arguments layer's checks of `--context`, `--cluster` and
+/// `--user`.
+#[derive(Debug, Default)]
+pub struct Names {
+    pub contexts: std::collections::BTreeSet<String>,
+    pub clusters: std::collections::BTreeSet<String>,
+    pub users: std::collections::BTreeSet<String>,
+}
+
+impl Names {
+    pub fn add(&mut self, kc: Kubeconfig) {
+        self.contexts
+            .extend(kc.contexts.into_iter().map(|c| c.name));
+        self.clusters
+            .extend(kc.clusters.into_iter().map(|c| c.name));
+        self.users.extend(kc.auth_infos.into_iter().map(|c| c.name));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_lay_over_the_kubeconfig_as_client_go_does() {
+        let mut cluster = KubeCluster {
+            server: Some("https://a".into()),
+            certificate_authority_data: Some("Q0E=".into()),
+            tls_server_name: Some("kube.internal".into()),
+            ..KubeCluster::default()
+        };
+        let mut user = AuthInfo::default();
+        let o = Overrides {
+            server: Some("https://b".into()),
+            insecure_skip_tls_verify: Some(true),
+            impersonate_groups: vec!["g1".into(), "g2".into()],
+            ..Overrides::default()
+        };
+        apply(&o, &mut cluster, &mut user);
+        assert_eq!(cluster.server.as_deref(), Some("https://b"));
+        assert_eq!(cluster.certificate_authority_data, None);
+        assert_eq!(cluster.insecure_skip_tls_verify, Some(true));
+        assert_eq!(
+            cluster.tls_server_name, None,
+            "--server clears tls-server-name"
+        );
+        assert_eq!(
+            user.impersonate_groups.as_deref().map(<[String]>::len),
+            Some(2)
+        );
+        // --insecure-skip-tls-verify=false leaves the CA alone.
+        let mut cluster = KubeCluster {
+            certificate_authority_data: Some("Q0E=".into()),
+            ..KubeCluster::default()
+        };
+        let o = Overrides {
+            insecure_skip_tls_verify: Some(false),
+            ..Overrides::default()
+        };
+        apply(&o, &mut cluster, &mut AuthInfo::default());
+        assert!(cluster.certificate_authority_data.is_some());
+    }
+
+    #[test]
+    fn no_kubeconfig_and_no_service_is_not_configured() {
+        let t = Target::default();
+        assert!(matches!(choose(None, &t), Err(ClusterError::Config { .. })));
+        let t = Target {
+            overrides: Overrides {
+                server: Some("https://x".into()),
+                ..Overrides::default()
+            },
+            ..Target::default()
+        };
+        assert!(choose(None, &t).is_ok());
+    }
+}
