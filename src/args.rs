@@ -464,23 +464,20 @@ pub fn check_aegis_vars(vars: &[(String, String)]) -> Result<Vec<String>, String
         };
         match name.as_str() {
             ENABLED_VAR => {}
-            "AEGIS_SECURITY__FALCO_SEVERITY" => {
-                if !v.is_empty() && Priority::parse(v).is_none() {
-                    return bad("not a Falco priority (emergency alert critical error warning notice informational debug)".to_string());
-                }
+            "AEGIS_SECURITY__FALCO_SEVERITY" if !v.is_empty() && Priority::parse(v).is_none() => {
+                return bad("not a Falco priority (emergency alert critical error warning notice informational debug)".to_string());
             }
             "AEGIS_SECURITY__FALCO_NAMESPACE" => {
                 if let Err(why) = parse_namespace(v) {
                     return bad(format!("not a namespace name: it {why}"));
                 }
             }
-            "AEGIS_SECURITY__FALCO_LABEL_SELECTOR" => {
-                if !v.is_empty() {
-                    if let Err(why) = check_label_selector(v) {
-                        return bad(why);
-                    }
+            "AEGIS_SECURITY__FALCO_LABEL_SELECTOR" if !v.is_empty() => {
+                if let Err(why) = check_label_selector(v) {
+                    return bad(why);
                 }
             }
+            n if AEGIS_VARS.iter().any(|(known, _)| *known == n) => {}
             n if n.starts_with("AEGIS_SECURITY__FALCO_") => notes.push(format!(
                 "{} is not a variable this tool reads (it reads {}); it has no effect",
                 neutralize(n),
