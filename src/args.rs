@@ -1124,6 +1124,27 @@ mod tests {
     }
 
     #[test]
+    fn aegis_variables_are_checked_by_name() {
+        let vars = |v: &[(&str, &str)]| -> Vec<(String, String)> {
+            v.iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect()
+        };
+        let ok = vars(&[
+            ("AEGIS_SECURITY__FALCO_ENABLED", "true"),
+            ("AEGIS_SECURITY__FALCO_SEVERITY", "Critical"),
+            ("AEGIS_SECURITY__FALCO_NAMESPACE", "security"),
+            ("AEGIS_SECURITY__FALCO_LABEL_SELECTOR", "app in (falco)"),
+            ("AEGIS_SECURITY__OTHER_TOOL", "x"),
+        ]);
+        assert_eq!(check_aegis_vars(&ok), Ok(vec![]));
+        let typo = vars(&[("AEGIS_SECURITY__FALCO_SEVERTY", "critical")]);
+        assert_eq!(check_aegis_vars(&typo).map(|n| n.len()), Ok(1));
+        let bad = vars(&[("AEGIS_SECURITY__FALCO_SEVERITY", "loud")]);
+        assert!(check_aegis_vars(&bad).is_err_and(|e| e.contains("AEGIS_SECURITY__FALCO_SEVERITY")));
+    }
+
+    #[test]
     fn flags_parse() {
         let c = parse_from([
             "x",
