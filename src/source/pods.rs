@@ -102,6 +102,32 @@ impl PodReader {
                 .await;
         }
         let read = self.read_pod(pod).await;
+        if crate::debug::enabled(4) {
+            let r = &read.report;
+            let gaps: Vec<String> = r
+                .gaps
+                .iter()
+                .map(|g| format!("{}: {}", g.kind, g.message))
+                .collect();
+            crate::debug::log(
+                4,
+                format_args!(
+                    "coverage of {}: {} lines read{}; {}",
+                    crate::render::neutralize(&r.name),
+                    r.lines_read,
+                    if r.previous_read {
+                        ", previous instance too"
+                    } else {
+                        ""
+                    },
+                    if gaps.is_empty() {
+                        "closed".to_string()
+                    } else {
+                        crate::render::neutralize(&gaps.join("; "))
+                    }
+                ),
+            );
+        }
         if let Some(p) = &self.progress {
             p.pods_done.fetch_add(1, Ordering::Relaxed);
         }

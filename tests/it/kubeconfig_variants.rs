@@ -765,6 +765,7 @@ fn verbose_log_shows_requests_not_secrets() {
     );
     assert!(r.stderr.contains("200 OK in"), "{r:?}");
     assert!(r.stderr.contains("proxy: none"), "{r:?}");
+    assert!(r.stderr.contains("coverage of falco-a: "), "{r:?}");
     assert!(
         !r.stderr.contains(DEFAULT_TOKEN),
         "the token must never be logged"
