@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, watch};
 
-use crate::args::{Invocation, LiveView, Output, OutputFormat};
+use crate::args::{Invocation, LiveView, Output, OutputFormat, ReportFormat, Reports};
 use crate::render::{self, Style};
 use crate::source::{LiveEvent, Progress};
 use crate::verdict::{CheckResult, Exit, Verdict};
@@ -52,7 +52,70 @@ pub fn run(mut inv: Invocation) -> Exit {
     });
     // Let in-flight streams go without waiting for them.
     runtime.shutdown_background();
-    print_result(&result, output)
+    let exit = print_result(&result, output, inv.reports.annotations);
+    match write_reports(&result, &inv.reports) {
+        Ok(()) => exit,
+        Err(e) => {
+            let _ = writeln!(
+                io::stderr(),
+                "error: {e}; the verdict was {}, exit code {}",
+                result.verdict.as_upper(),
+                result.exit.code()
+            );
+            if result.verdict == Verdict::Blocked {
+                Exit::Blocked
+            } else {
+                Exit::NotVerified
+            }
+        }
+    }
+}
+
+/// The `--report` files (each written to a temporary file beside it, then renamed: a reader
+/// never sees half a report) and the GitHub job summary (appended, as GitHub asks).
+fn write_reports(result: &CheckResult, reports: &Reports) -> Result<(), String> {
+    for (format, path) in &reports.files {
+        let mut body = Vec::new();
+        let written = match format {
+            ReportFormat::Json => render::json::write(&mut body, result),
+            ReportFormat::Yaml => render::yaml::write(&mut body, result, false),
+            ReportFormat::Junit => render::junit::write(&mut body, result),
+            ReportFormat::Markdown => render::markdown::write(&mut body, result),
+        };
+        let shown = render::neutralize(&path.display().to_string());
+        written
+            .and_then(|()| write_atomically(path, &body))
+            .map_err(|e| format!("cannot write the report {shown}: {e}"))?;
+    }
+    if let Some(summary) = &reports.step_summary {
+        let shown = render::neutralize(&summary.display().to_string());
+        std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(summary)
+            .and_then(|mut f| f.write_all(render::markdown::to_string(result).as_bytes()))
+            .map_err(|e| format!("cannot append the job summary to {shown}: {e}"))?;
+    }
+    Ok(())
+}
+
+fn write_atomically(path: &std::path::Path, body: &[u8]) -> io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "report".to_string());
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let result = std::fs::File::create(&tmp)
+        .and_then(|mut f| f.write_all(body).and_then(|()| f.sync_all()))
+        .and_then(|()| std::fs::rename(&tmp, path));
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
 }
 
 /// SIGINT and SIGTERM (what Ctrl-C, CI cancel and `timeout` send) stop the run, which still
@@ -86,17 +149,32 @@ async fn on_signal(interrupt: Arc<watch::Sender<bool>>) {
 
 /// Writes warnings to stderr and the result to stdout. A result that cannot be written is not
 /// a silent success: it is said on stderr and, unless the verdict blocks, exits 3.
-fn print_result(result: &CheckResult, output: Output) -> Exit {
+fn print_result(result: &CheckResult, output: Output, annotations: bool) -> Exit {
     let _ = render::text::write_warnings(&mut io::stderr().lock(), result, output.stderr.color);
     let mut out = io::stdout().lock();
+    let text = matches!(output.format, OutputFormat::Text | OutputFormat::Wide);
     let written = match output.format {
         OutputFormat::Json => render::json::write(&mut out, result),
         OutputFormat::Yaml => render::yaml::write(&mut out, result, output.stdout.tty),
+        OutputFormat::Junit => render::junit::write(&mut out, result),
+        OutputFormat::Markdown => render::markdown::write(&mut out, result),
         OutputFormat::Text | OutputFormat::Wide => {
             render::text::write(&mut out, result, output.stdout)
         }
     }
+    .and_then(|()| {
+        // Workflow commands go with text on stdout; a machine format keeps stdout to itself
+        // and they go to stderr (the runner reads both).
+        if annotations && text {
+            render::annotations::write(&mut out, result)
+        } else {
+            Ok(())
+        }
+    })
     .and_then(|()| out.flush());
+    if annotations && !text {
+        let _ = render::annotations::write(&mut io::stderr().lock(), result);
+    }
     match written {
         Ok(()) => result.exit,
         // `| head`: the reader has what it wanted.

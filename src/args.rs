@@ -24,6 +24,52 @@ pub enum OutputFormat {
     Yaml,
     /// Text with node and container.
     Wide,
+    /// JUnit XML (the junit-10.xsd shape CI test reporters read).
+    Junit,
+    /// Markdown (as the GitHub job summary).
+    Markdown,
+}
+
+/// Formats of `--report FORMAT=PATH`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    Json,
+    Yaml,
+    Junit,
+    Markdown,
+}
+
+/// `--annotations`: GitHub Actions workflow commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AnnotationsChoice {
+    /// Under GitHub Actions (`GITHUB_ACTIONS=true`) only.
+    Auto,
+    Always,
+    Never,
+}
+
+/// Files and CI outputs written besides the main output.
+#[derive(Debug, Clone, Default)]
+pub struct Reports {
+    /// `--report FORMAT=PATH`, written atomically.
+    pub files: Vec<(ReportFormat, PathBuf)>,
+    /// Write GitHub workflow-command annotations.
+    pub annotations: bool,
+    /// `$GITHUB_STEP_SUMMARY`: a Markdown job summary is appended to it.
+    pub step_summary: Option<PathBuf>,
+}
+
+/// `FORMAT=PATH` of `--report`.
+fn parse_report(s: &str) -> Result<(ReportFormat, PathBuf), String> {
+    let (format, path) = s
+        .split_once('=')
+        .ok_or_else(|| format!("--report {s:?}: use FORMAT=PATH, e.g. junit=falco.xml"))?;
+    let format = ReportFormat::from_str(format, true)
+        .map_err(|_| format!("--report {s:?}: the format is one of json, yaml, junit, markdown"))?;
+    if path.is_empty() {
+        return Err(format!("--report {s:?}: the path is empty"));
+    }
+    Ok((format, PathBuf::from(path)))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -121,6 +167,15 @@ pub struct Cli {
     /// Output format.
     #[arg(short, long, value_name = "FORMAT", default_value = "text")]
     pub output: OutputFormat,
+
+    /// Also write the result as FORMAT (json, yaml, junit, markdown) to PATH (repeatable; written
+    /// atomically; a path that cannot be written is a usage error).
+    #[arg(long = "report", value_name = "FORMAT=PATH", value_parser = parse_report)]
+    pub reports: Vec<(ReportFormat, PathBuf)>,
+
+    /// GitHub Actions annotations and job summary: auto (when GITHUB_ACTIONS=true), always, never.
+    #[arg(long, value_name = "WHEN", default_value = "auto")]
+    pub annotations: AnnotationsChoice,
 
     /// Overall deadline for all cluster work.
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
@@ -524,6 +579,10 @@ pub struct Environment {
     pub proxy: crate::cluster::ProxyEnv,
     pub service_host: Option<String>,
     pub service_port: Option<String>,
+    /// `GITHUB_ACTIONS=true`: running as a GitHub Actions step.
+    pub github_actions: bool,
+    /// `GITHUB_STEP_SUMMARY`: the job summary file.
+    pub step_summary: Option<PathBuf>,
 }
 
 impl Environment {
@@ -550,6 +609,10 @@ impl Environment {
             proxy: crate::cluster::ProxyEnv::from_lookup(|k| std::env::var(k).ok()),
             service_host: std::env::var("KUBERNETES_SERVICE_HOST").ok(),
             service_port: std::env::var("KUBERNETES_SERVICE_PORT").ok(),
+            github_actions: std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true"),
+            step_summary: std::env::var_os("GITHUB_STEP_SUMMARY")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from),
         }
     }
 }
@@ -585,6 +648,7 @@ pub struct Output {
 pub struct Invocation {
     pub check: CheckOptions,
     pub output: Output,
+    pub reports: Reports,
     /// `-v LEVEL`: the debug log on stderr.
     pub verbosity: u8,
 }
@@ -719,11 +783,51 @@ pub fn resolve(
         progress: stderr.tty && !check.is_offline() && live.is_none(),
         live,
     };
+    let annotations = match cli.annotations {
+        AnnotationsChoice::Always => true,
+        AnnotationsChoice::Never => false,
+        AnnotationsChoice::Auto => env.github_actions,
+    };
+    for (_, path) in &cli.reports {
+        check_writable(path).map_err(usage)?;
+    }
+    let reports = Reports {
+        files: cli.reports.clone(),
+        annotations,
+        step_summary: env
+            .step_summary
+            .clone()
+            .filter(|_| annotations && cli.annotations != AnnotationsChoice::Never),
+    };
     Ok(Invocation {
         check,
         output,
+        reports,
         verbosity: cli.verbosity,
     })
+}
+
+/// A report path must be writable before anything is requested: its directory exists and a
+/// file can be made there (then removed).
+fn check_writable(path: &std::path::Path) -> Result<(), String> {
+    let shown = neutralize(&path.display().to_string());
+    if path.is_dir() {
+        return Err(format!("--report {shown} is a directory: give a file path"));
+    }
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let probe = dir.join(format!(".falco-verify-probe-{}", std::process::id()));
+    match std::fs::OpenOptions::new().write(true).create_new(true).open(&probe) {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            Ok(())
+        }
+        Err(e) => Err(format!(
+            "--report {shown} cannot be written ({e}): check that its directory exists and is writable"
+        )),
+    }
 }
 
 /// Checks a label selector the way the API server's parser does (`labels.Parse`), so that a typo

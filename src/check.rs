@@ -130,7 +130,14 @@ impl CheckOptions {
     }
 
     fn echo(&self, selector_used: String) -> Echo {
+        // A followed window without an end ends when it was stopped: now.
+        let window_end = self.window.end.unwrap_or(if self.follow.is_some() {
+            Utc::now()
+        } else {
+            self.now
+        });
         Echo {
+            window_end,
             scope: self.scope.clone(),
             group_by: self.group_by,
             falco_namespace: self.falco_namespace.clone(),
@@ -250,9 +257,12 @@ async fn read_cluster(
             selector,
             why,
             warnings,
+            connection,
         }) => {
             let tally = Tally::with_alerts(filter.clone(), LogOrigin::default(), alerts);
-            return (selector, Findings::skipped(tally, why, warnings));
+            let mut f = Findings::skipped(tally, why, warnings);
+            f.connection = connection;
+            return (selector, f);
         }
     };
     if let Some(p) = &opts.progress {
@@ -320,6 +330,10 @@ async fn read_cluster(
         }
     }
     let mut findings = Findings {
+        connection: Some(crate::verdict::Connection {
+            context: cluster.context().map(str::to_string),
+            server: cluster.server().to_string(),
+        }),
         tally: Tally::with_alerts(filter.clone(), LogOrigin::default(), alerts),
         pods: Vec::new(),
         raw_lines: 0,

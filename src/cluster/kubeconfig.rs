@@ -91,6 +91,8 @@ pub struct Resolved {
     pub exec: Option<ExecPlugin>,
     /// Context, cluster and user names, for the debug log.
     pub describe: String,
+    /// The kubeconfig context used (none for `--server` alone or in-cluster).
+    pub context: Option<String>,
 }
 
 /// The kubeconfig files kubectl reads: `--kubeconfig`, else the existing files listed in
@@ -175,6 +177,7 @@ struct Chosen {
     user: AuthInfo,
     namespace: Option<String>,
     describe: String,
+    context: Option<String>,
 }
 
 fn config_error(detail: String) -> ClusterError {
@@ -193,6 +196,7 @@ fn choose(kc: Option<Kubeconfig>, t: &Target) -> Result<Chosen, ClusterError> {
                 user: AuthInfo::default(),
                 namespace: None,
                 describe: "no kubeconfig; --server".to_string(),
+                context: None,
             });
         }
         return in_cluster(t);
@@ -247,10 +251,11 @@ fn choose(kc: Option<Kubeconfig>, t: &Target) -> Result<Chosen, ClusterError> {
         namespace: context.and_then(|c| c.namespace),
         describe: format!(
             "context {:?}, cluster {:?}, user {:?}",
-            context_name.unwrap_or_default(),
+            context_name.clone().unwrap_or_default(),
             cluster_name.unwrap_or_default(),
             user_name.unwrap_or_default()
         ),
+        context: context_name,
     })
 }
 
@@ -289,6 +294,7 @@ fn in_cluster(t: &Target) -> Result<Chosen, ClusterError> {
             .ok()
             .map(|n| n.trim().to_string()),
         describe: "in-cluster service account".to_string(),
+        context: None,
     })
 }
 
@@ -395,6 +401,7 @@ pub fn resolve(t: &Target) -> Result<Resolved, ClusterError> {
         mut user,
         namespace,
         describe,
+        context,
     } = choose(load_kubeconfig(&files)?, t)?;
     apply(&t.overrides, &mut cluster, &mut user);
     let server = cluster
@@ -454,6 +461,7 @@ pub fn resolve(t: &Target) -> Result<Resolved, ClusterError> {
         config,
         exec,
         describe,
+        context,
     })
 }
 

@@ -98,6 +98,7 @@ impl ClusterError {
 pub struct Cluster {
     shared: Arc<Shared>,
     server: String,
+    context: Option<String>,
     request_timeout: Option<Duration>,
 }
 
@@ -243,6 +244,7 @@ impl Cluster {
                 exec_limit,
             }),
             server,
+            context: resolved.context,
             request_timeout: target.overrides.request_timeout,
         })
     }
@@ -284,6 +286,11 @@ impl Cluster {
 
     fn current(&self) -> Option<(Client, Option<DateTime<Utc>>)> {
         self.shared.current.read().ok().map(|c| c.clone())
+    }
+
+    /// The kubeconfig context in use, if any.
+    pub fn context(&self) -> Option<&str> {
+        self.context.as_deref()
     }
 
     pub fn server(&self) -> &str {

@@ -10,6 +10,19 @@ use super::envelope::{self, Stamp};
 use super::event::{parse_json, parse_text, strip_injected_timestamps, Event, RUNTIME_SPLIT};
 use super::time::{go_logger_time, logger_time, place_time_of_day, split_alert_time, EventClock};
 
+/// The version a start banner names: `...: Falco version: 0.42.1 (x86_64)` gives `0.42.1`.
+pub fn banner_version(line: &[u8]) -> Option<String> {
+    const KEY: &[u8] = b": Falco version: ";
+    let at = memchr::memmem::find(line, KEY)? + KEY.len();
+    let v: Vec<u8> = line[at..]
+        .iter()
+        .copied()
+        .take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'+' | b'_'))
+        .take(40)
+        .collect();
+    (!v.is_empty()).then(|| String::from_utf8_lossy(&v).into_owned())
+}
+
 /// Default bound for one log line.
 pub const DEFAULT_MAX_LINE: usize = 1024 * 1024;
 /// Bound for one text alert with its continuation lines.
@@ -76,6 +89,8 @@ pub struct DecodeStats {
     /// The kubelet times of the first and last line, when the log carries them.
     pub first_line_time: Option<DateTime<Utc>>,
     pub last_line_time: Option<DateTime<Utc>>,
+    /// The versions Falco's start banners name (`Falco version: 0.42.1 (x86_64)`).
+    pub falco_versions: std::collections::BTreeSet<String>,
 }
 
 struct OpenText {
@@ -406,6 +421,9 @@ impl<S: EventSink> Decoder<S> {
                 if let Some(t) = logger_time(body) {
                     self.recognize(|| true);
                     self.close_text();
+                    if let Some(v) = banner_version(body) {
+                        self.stats.falco_versions.insert(v);
+                    }
                     let t = chrono::TimeZone::from_utc_datetime(&Utc, &t);
                     self.note_glued_drop(
                         body,

@@ -170,6 +170,57 @@ pub fn text_namespace(message: &[u8], namespace_object_rule: bool) -> Option<Str
     text_namespaces(message, namespace_object_rule).primary
 }
 
+/// The workload an alert is about: its pod, container and image (the namespace is the event's).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Workload {
+    pub namespace: Option<String>,
+    pub pod: Option<String>,
+    pub container: Option<String>,
+    pub image: Option<String>,
+}
+
+impl Workload {
+    /// From `output_fields` (`k8s.pod.name`, `container.name`, `container.image.repository` and
+    /// `.tag`), else from the text tokens Falco appends (`k8s_pod_name=`, `container_name=`,
+    /// `container_image_repository=`, `container_image_tag=`; older `k8s.pod=`, `container_image=`).
+    pub fn of(
+        namespace: Option<&str>,
+        fields: Option<&Map<String, Value>>,
+        output: Option<&str>,
+    ) -> Workload {
+        let field = |k: &str| {
+            fields
+                .and_then(|f| f.get(k))
+                .and_then(Value::as_str)
+                .filter(|v| !v.is_empty() && *v != "<NA>")
+                .map(str::to_string)
+        };
+        let text = output.unwrap_or("").as_bytes();
+        let token = |keys: &[&[u8]]| {
+            keys.iter()
+                .filter_map(|k| tokens(text, k).last().and_then(|(_, v)| ns_value(v)))
+                .next()
+        };
+        let pod = field("k8s.pod.name").or_else(|| token(&[b"k8s_pod_name=", b"k8s.pod="]));
+        let container =
+            field("container.name").or_else(|| token(&[b"container_name=", b"container.name="]));
+        let repository = field("container.image.repository")
+            .or_else(|| token(&[b"container_image_repository=", b"container_image="]));
+        let tag = field("container.image.tag").or_else(|| token(&[b"container_image_tag="]));
+        let image = match (repository, tag) {
+            // `container_image=` may already hold the tag.
+            (Some(r), Some(t)) if !r.ends_with(&format!(":{t}")) => Some(format!("{r}:{t}")),
+            (r, _) => r,
+        };
+        Workload {
+            namespace: namespace.map(str::to_string),
+            pod,
+            container,
+            image,
+        }
+    }
+}
+
 fn title_of(message: &str) -> String {
     let end = [message.find(" | "), message.find(" ("), message.find('\n')]
         .into_iter()

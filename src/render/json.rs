@@ -105,8 +105,10 @@ mod tests {
                 fail_closed: false,
                 input: crate::verdict::InputKind::Logs,
                 group_by: None,
+                window_end: chrono::DateTime::UNIX_EPOCH,
             },
             crate::verdict::Findings {
+                connection: None,
                 tally: crate::verdict::Tally::new(
                     std::sync::Arc::new(crate::verdict::AlertFilter::new(
                         "n",

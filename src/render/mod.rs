@@ -1,9 +1,12 @@
 //! Views of a [`CheckResult`](crate::verdict::CheckResult), each written to an `io::Write`:
-//! [`text`], [`json`], [`yaml`], the [`live`] view; [`sanitize`] keeps untrusted text from
-//! acting on a terminal.
+//! [`text`], [`json`], [`yaml`], [`junit`], [`markdown`], GitHub [`annotations`], the [`live`]
+//! view; [`sanitize`] keeps untrusted text from acting on a terminal.
 
+pub mod annotations;
 pub mod json;
+pub mod junit;
 pub mod live;
+pub mod markdown;
 pub mod sanitize;
 pub mod text;
 pub mod yaml;

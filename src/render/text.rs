@@ -316,6 +316,10 @@ pub(crate) fn alert_line(o: &mut String, a: &Alert, style: Style) {
         if shown.chars().count() > 400 {
             shown = shown.chars().take(400).collect::<String>() + "...";
         }
+        // A CI runner takes a line starting with `::` (after spaces) as a workflow command.
+        if shown.trim_start().starts_with("::") {
+            shown = format!("(output) {shown}");
+        }
         let _ = writeln!(o, "      {shown}");
     }
 }

@@ -9,7 +9,7 @@ use tokio::time::Instant;
 
 use crate::check::CheckOptions;
 use crate::cluster::{self, Cluster, ClusterError, Target};
-use crate::verdict::Skip;
+use crate::verdict::{Connection, Skip};
 
 /// The Falco pods to read.
 pub struct Discovered {
@@ -27,6 +27,8 @@ pub struct NotFound {
     pub selector: String,
     pub why: Skip,
     pub warnings: Vec<String>,
+    /// Which cluster, when the connection was made.
+    pub connection: Option<Connection>,
 }
 
 /// Connects and finds the Falco pods.
@@ -38,10 +40,15 @@ pub async fn discover(
     let mut selector = opts.selector_or_default().to_string();
     let mut warnings = Vec::new();
     let connect_timeout = opts.timeout.min(Duration::from_secs(10));
-    let fail = |selector: &str, why: Skip, warnings: &mut Vec<String>| NotFound {
+    let mut connection = None;
+    let fail = |selector: &str,
+                why: Skip,
+                warnings: &mut Vec<String>,
+                connection: &Option<Connection>| NotFound {
         selector: selector.to_string(),
         why,
         warnings: std::mem::take(warnings),
+        connection: connection.clone(),
     };
     let cluster = match tokio::time::timeout_at(
         deadline,
@@ -50,18 +57,22 @@ pub async fn discover(
     .await
     {
         Ok(Ok(c)) => c,
-        Ok(Err(e)) => return Err(fail(&selector, e.into(), &mut warnings)),
+        Ok(Err(e)) => return Err(fail(&selector, e.into(), &mut warnings, &connection)),
         Err(_) => {
             let doing =
                 "loading the kubeconfig and running its credential plugin, if any".to_string();
             let e = ClusterError::Deadline { doing };
-            return Err(fail(&selector, e.into(), &mut warnings));
+            return Err(fail(&selector, e.into(), &mut warnings, &connection));
         }
     };
+    connection = Some(Connection {
+        context: cluster.context().map(str::to_string),
+        server: cluster.server().to_string(),
+    });
     let ns = &opts.falco_namespace;
     let mut pods = match cluster.list_pods(ns, &selector, deadline).await {
         Ok(p) => p,
-        Err(e) => return Err(fail(&selector, e.into(), &mut warnings)),
+        Err(e) => return Err(fail(&selector, e.into(), &mut warnings, &connection)),
     };
     if pods.is_empty() && opts.selector.is_none() {
         match cluster
@@ -79,7 +90,7 @@ pub async fn discover(
                 pods = p;
             }
             Ok(_) => {}
-            Err(e) => return Err(fail(&selector, e.into(), &mut warnings)),
+            Err(e) => return Err(fail(&selector, e.into(), &mut warnings, &connection)),
         }
     }
     if pods.is_empty() {
@@ -96,14 +107,21 @@ pub async fn discover(
             namespace: ns.clone(),
             tried,
         };
-        return Err(fail(&selector, why, &mut warnings));
+        return Err(fail(&selector, why, &mut warnings, &connection));
     }
     pods.sort_by_key(cluster::name_of);
     let mut scope = format!("all {} Falco pod(s)", pods.len());
     if let (true, Some(target_ns)) = (opts.nodes_of_namespace, opts.scope.namespace()) {
         let workloads = match cluster.list_pods(target_ns, "", deadline).await {
             Ok(p) => p,
-            Err(e) => return Err(fail(&selector, Skip::NodesOfNamespace(e), &mut warnings)),
+            Err(e) => {
+                return Err(fail(
+                    &selector,
+                    Skip::NodesOfNamespace(e),
+                    &mut warnings,
+                    &connection,
+                ))
+            }
         };
         let nodes: BTreeSet<String> = workloads.iter().filter_map(cluster::node_of).collect();
         let total = pods.len();
@@ -126,7 +144,7 @@ pub async fn discover(
                 namespace: target_ns.to_string(),
                 workloads: workloads.len(),
             };
-            return Err(fail(&selector, why, &mut warnings));
+            return Err(fail(&selector, why, &mut warnings, &connection));
         }
     }
     Ok(Discovered {

@@ -45,6 +45,7 @@ pub async fn read(
         ));
     }
     let mut findings = Findings {
+        connection: None,
         tally: Tally::with_alerts(filter.clone(), LogOrigin::default(), alerts.clone()),
         pods: Vec::new(),
         raw_lines: 0,
@@ -146,9 +147,7 @@ async fn read_one(path: &Path, tally: Tally, max_line: usize, mut stop: StopSign
         }
     }
     let (tally, stats) = decoder.finish();
-    report.lines_read = stats.lines;
-    report.unparsed_mentions = stats.unparsed_mentions;
-    note_stats(&name, &stats, &mut ledger, &mut warnings);
+    note_stats(&stats, &mut report, &mut ledger, &mut warnings);
     if report.bytes_read == 0 && ledger.is_closed() {
         ledger.open(Gap::new(
             GapKind::NotUnderstood,

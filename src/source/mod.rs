@@ -90,14 +90,23 @@ pub struct SourceRead {
     pub warnings: Vec<String>,
 }
 
-/// Turns decoder statistics into warnings, and into gaps where something that may have been an
-/// alert for the namespace was not understood. The one place that judges a decoded log.
+/// Adds decoder statistics to the source's report, and turns them into warnings, and into gaps
+/// where something that may have been an alert for the namespace was not understood. The one
+/// place that judges a decoded log.
 pub(crate) fn note_stats(
-    name: &str,
     stats: &DecodeStats,
+    report: &mut PodReport,
     ledger: &mut Ledger,
     warnings: &mut Vec<String>,
 ) {
+    report.lines_read += stats.lines;
+    report.unparsed_mentions += stats.unparsed_mentions;
+    for v in &stats.falco_versions {
+        if !report.falco_versions.contains(v) {
+            report.falco_versions.push(v.clone());
+        }
+    }
+    let name = report.name.clone();
     if stats.oversized > 0 {
         warnings.push(format!(
             "{name}: {} line(s) longer than the line limit were skipped (raise --max-line-bytes)",

@@ -193,10 +193,8 @@ impl PodReader {
             let (mut tally, stats) = decoder.finish();
             send_live(self.live.as_ref(), &mut tally).await;
             report.bytes_read += bytes;
-            report.lines_read += stats.lines;
-            report.unparsed_mentions += stats.unparsed_mentions;
             parsed += stats.parsed;
-            note_stats(&name, &stats, &mut ledger, &mut warnings);
+            note_stats(&stats, &mut report, &mut ledger, &mut warnings);
             total.merge(tally);
             let end = match end {
                 Ok(end) => end,
@@ -251,8 +249,13 @@ impl PodReader {
             let ran_before = cov.running_since.is_some_and(|t| t < start);
             if !previous && began_late && ran_before {
                 let since = cov.running_since.unwrap_or(start);
-                if let Some(gap) = self.rotated_gap(&name, &container, since).await {
+                let (gap, version) = self.rotated_gap(&name, &container, since).await;
+                if let Some(gap) = gap {
                     ledger.open(gap);
+                }
+                // The banner before the window still says which Falco wrote the log.
+                if let Some(v) = version.filter(|v| !report.falco_versions.contains(v)) {
+                    report.falco_versions.push(v);
                 }
             }
         }
@@ -346,13 +349,14 @@ impl PodReader {
 
     /// Reads the first line of the current log file. Falco prints its banner as it starts, so a
     /// file that begins well after the container started, and after the window start, lost its
-    /// older part to rotation (the API serves only the current file).
+    /// older part to rotation (the API serves only the current file). Also gives the version
+    /// the banner names.
     async fn rotated_gap(
         &self,
         pod: &str,
         container: &str,
         running_since: DateTime<Utc>,
-    ) -> Option<Gap> {
+    ) -> (Option<Gap>, Option<String>) {
         let start = self.filter.window.start;
         let request = LogRequest {
             follow: false,
@@ -380,19 +384,23 @@ impl PodReader {
             Ok::<(), ClusterError>(())
         };
         if let Err(e) = probe.await {
-            return Some(e.gap("could not check for log rotation"));
+            return (Some(e.gap("could not check for log rotation")), None);
         }
         let since = running_since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         if head.is_empty() {
             // Falco prints a banner as it starts: an empty file means it was rotated just now.
-            return Some(Gap::new(
+            return (Some(Gap::new(
                 GapKind::Rotated,
                 format!("the current log file is empty although the container has run since {since}: the kubelet rotated the window away, alerts in it cannot be read"),
-            ));
+            )), None);
         }
-        let first = falco::time::split_kubelet_prefix(&head).map(|(t, _)| t)?;
+        let Some((first, line)) = falco::time::split_kubelet_prefix(&head) else {
+            return (None, None);
+        };
+        let first_line = line.split(|&b| b == b'\n').next().unwrap_or(line);
+        let version = falco::banner_version(first_line);
         let banner_slack = chrono::Duration::seconds(60);
-        (first > start && first > running_since + banner_slack).then(|| {
+        let gap = (first > start && first > running_since + banner_slack).then(|| {
             Gap::new(
                 GapKind::Rotated,
                 format!(
@@ -401,7 +409,8 @@ impl PodReader {
                     start.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
                 ),
             )
-        })
+        });
+        (gap, version)
     }
 }
 

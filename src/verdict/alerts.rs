@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use crate::falco::event::Workload;
 use crate::falco::Priority;
 
 /// Where a log came from: a Falco pod's container, or a file.
@@ -35,6 +36,9 @@ pub struct Alert {
     pub container: Option<String>,
     /// The workload's namespace.
     pub namespace: Option<String>,
+    /// The workload the alert is about (pod, container, image); `pod`, `node` and `container`
+    /// above are the Falco pod's that reported it.
+    pub workload: Workload,
     /// At or above the threshold (or of a priority Falco does not define), and not ignored.
     pub blocking: bool,
     /// Matched `--ignore-rule` / `--ignore-file`: counted and shown, never blocking.
@@ -188,6 +192,7 @@ mod tests {
     fn alert_list_keeps_the_most_severe() {
         let l = AlertList::new(2);
         let mk = |p: Option<Priority>| Alert {
+            workload: Workload::default(),
             time: None,
             dated: false,
             priority: String::new(),

@@ -16,15 +16,23 @@ fn both<T>(a: Option<T>, b: Option<T>, pick: fn(T, T) -> T) -> Option<T> {
     }
 }
 
-/// `--group-by` keys.
+/// `--group-by` keys: what a user means by them (the workload's pod, container, image), and
+/// the Falco pod that reported it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 pub enum GroupBy {
     Priority,
     Rule,
+    /// The workload pod the alert is about.
     Pod,
-    Node,
+    /// The workload's container.
     Container,
+    /// The workload's image (repository:tag).
+    Image,
+    /// The node.
+    Node,
+    /// The Falco pod that reported it.
+    FalcoPod,
 }
 
 impl GroupBy {
@@ -33,8 +41,10 @@ impl GroupBy {
             GroupBy::Priority => "priority",
             GroupBy::Rule => "rule",
             GroupBy::Pod => "pod",
-            GroupBy::Node => "node",
             GroupBy::Container => "container",
+            GroupBy::Image => "image",
+            GroupBy::Node => "node",
+            GroupBy::FalcoPod => "falco-pod",
         }
     }
 }

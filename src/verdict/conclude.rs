@@ -32,6 +32,8 @@ pub enum Skip {
 /// Everything the check learned, before it becomes a [`CheckResult`].
 #[derive(Debug)]
 pub struct Findings {
+    /// Which cluster was read (cluster input, once connected).
+    pub connection: Option<Connection>,
     pub tally: Tally,
     pub pods: Vec<PodReport>,
     pub raw_lines: u64,
@@ -47,6 +49,7 @@ impl Findings {
     /// Nothing could be read.
     pub fn skipped(tally: Tally, why: Skip, warnings: Vec<String>) -> Self {
         Findings {
+            connection: None,
             tally,
             pods: Vec::new(),
             raw_lines: 0,
@@ -56,6 +59,14 @@ impl Findings {
             warnings,
         }
     }
+}
+
+/// The cluster a check talked to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Connection {
+    /// The kubeconfig context (none for `--server` alone or in-cluster).
+    pub context: Option<String>,
+    pub server: String,
 }
 
 /// The fixed facts of a check, echoed in the result.
@@ -70,12 +81,15 @@ pub struct Echo {
     pub fail_closed: bool,
     pub input: InputKind,
     pub group_by: Option<GroupBy>,
+    /// When the window ended: `--for`'s end, the stop of `--watch`, or the one-shot's start.
+    pub window_end: DateTime<Utc>,
 }
 
 /// Works out the verdict, the reason and the exit code. A source counts as read only when its
 /// ledger is closed; `error` is rendered here, once, from the gaps.
 pub fn conclude(echo: Echo, f: Findings) -> CheckResult {
     let Findings {
+        connection,
         tally,
         mut pods,
         raw_lines,
@@ -112,6 +126,12 @@ pub fn conclude(echo: Echo, f: Findings) -> CheckResult {
         warnings.push(format!(
             "{} text alert(s) for {whom} carried no date and nothing in their input dated them: counted as inside the window (`\"dated\": false`; save logs with `kubectl logs --timestamps` or set time_format_iso_8601)",
             tally.undated
+        ));
+    }
+    if tally.text_unmatched > 0 {
+        warnings.push(format!(
+            "{} text alert(s) for {whom} matched no ignore entry: Falco's text output has no rule names, so a file's `rule:` entries match JSON alerts only; accept a text alert by its title (`title: ...` in --ignore-file, or --ignore-rule with the title)",
+            tally.text_unmatched
         ));
     }
     let disabled = matches!(skipped, Some(Skip::Disabled { .. }));
@@ -182,6 +202,12 @@ pub fn conclude(echo: Echo, f: Findings) -> CheckResult {
     let timeline = tally.timeline.minutes();
     let unparsed_mentions = pods.iter().map(|p| p.unparsed_mentions).sum();
     let (alerts, alerts_omitted) = tally.alerts.into_sorted();
+    let mut falco_versions: Vec<String> = pods
+        .iter()
+        .flat_map(|p| p.falco_versions.iter().cloned())
+        .collect();
+    falco_versions.sort();
+    falco_versions.dedup();
     CheckResult {
         tool: "falco",
         passed: exit == Exit::Passed,
@@ -221,6 +247,12 @@ pub fn conclude(echo: Echo, f: Findings) -> CheckResult {
         groups: tally.groups.rows(),
         timeline,
         namespaces: tally.namespaces.rows(),
+        by_rule: tally.rules.rows(),
+        window_end: echo.window_end.to_rfc3339_opts(SecondsFormat::AutoSi, true),
+        context: connection.as_ref().and_then(|c| c.context.clone()),
+        server: connection.map(|c| c.server),
+        tool_version: env!("CARGO_PKG_VERSION"),
+        falco_versions,
         exit,
         warnings,
     }

@@ -5,12 +5,21 @@ use std::path::Path;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-/// One accepted-noise entry: a rule name glob and, optionally, `output_fields` that must match too.
+/// One accepted-noise entry: a rule name glob (JSON output) and/or a title glob (text output,
+/// which has no rule names), and optionally `output_fields` that must match too.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IgnoreRule {
-    /// Glob (`*`, `?`) over the rule name (for text output: the message title).
-    pub rule: String,
+    /// Glob (`*`, `?`) over the rule name of a JSON alert.
+    #[serde(default)]
+    pub rule: Option<String>,
+    /// Glob over the title of a text alert (its message up to ` | ` or ` (`), e.g. "Log files
+    /// were tampered" for the rule "Clear Log Activities".
+    #[serde(default)]
+    pub title: Option<String>,
+    /// `--ignore-rule`: the glob matches a rule name or a title.
+    #[serde(skip)]
+    pub either: bool,
     /// Field -> glob over its value as text; all must match.
     #[serde(default)]
     pub output_fields: std::collections::BTreeMap<String, String>,
@@ -51,7 +60,8 @@ impl Ignores {
             globs
                 .into_iter()
                 .map(|rule| IgnoreRule {
-                    rule,
+                    rule: Some(rule),
+                    either: true,
                     ..IgnoreRule::default()
                 })
                 .collect(),
@@ -93,16 +103,34 @@ impl Ignores {
             let shown = crate::render::neutralize(&entry.to_string());
             let rule: IgnoreRule = serde_json::from_value(entry)
                 .map_err(|e| format!("entry {} ({shown}): {e}", i + 1))?;
+            if rule.rule.is_none() && rule.title.is_none() {
+                return Err(format!(
+                    "entry {} ({shown}): needs `rule:` (JSON output) or `title:` (text output)",
+                    i + 1
+                ));
+            }
             rules.push(rule);
         }
         Ok(Ignores::new(rules))
     }
 
-    /// Whether an alert with this rule and these fields is accepted noise.
-    pub fn matches(&self, rule: Option<&str>, fields: Option<&Map<String, Value>>) -> bool {
-        let rule = rule.unwrap_or("");
+    /// Whether an alert is accepted noise. `name` is its rule name, or for text output
+    /// (`is_title`) the title that stands in for it.
+    pub fn matches(
+        &self,
+        name: Option<&str>,
+        is_title: bool,
+        fields: Option<&Map<String, Value>>,
+    ) -> bool {
+        let name = name.unwrap_or("");
         self.rules.iter().any(|r| {
-            glob(&r.rule, rule)
+            let named = if is_title {
+                r.title.as_deref().is_some_and(|t| glob(t, name))
+                    || (r.either && r.rule.as_deref().is_some_and(|g| glob(g, name)))
+            } else {
+                r.rule.as_deref().is_some_and(|g| glob(g, name))
+            };
+            named
                 && r.output_fields.iter().all(|(k, pattern)| {
                     let value = fields.and_then(|f| f.get(k));
                     match value {
@@ -165,12 +193,21 @@ mod tests {
             "container.image.repository".into(),
             Value::String("ghcr.io/acme/jobs".into()),
         );
-        assert!(i.matches(Some("Launch Privileged Container"), Some(&f)));
-        assert!(!i.matches(Some("Launch Privileged Container"), None));
-        assert!(i.matches(Some("Read ssh information"), None));
-        assert!(!i.matches(Some("Other"), Some(&f)));
+        assert!(i.matches(Some("Launch Privileged Container"), false, Some(&f)));
+        assert!(!i.matches(Some("Launch Privileged Container"), false, None));
+        assert!(i.matches(Some("Read ssh information"), false, None));
+        assert!(!i.matches(Some("Other"), false, Some(&f)));
         let d = Ignores::parse("ignore:\n  - rule: X\n").expect("doc");
-        assert!(d.matches(Some("X"), None));
+        assert!(d.matches(Some("X"), false, None));
+        // A file's `rule:` is a rule name; `title:` is a text alert's title.
+        assert!(!d.matches(Some("X"), true, None));
+        let t = Ignores::parse("- title: Log files were tampered\n").expect("title");
+        assert!(t.matches(Some("Log files were tampered"), true, None));
+        assert!(!t.matches(Some("Log files were tampered"), false, None));
+        // --ignore-rule matches either.
+        let g = Ignores::from_globs(["Log files*".to_string()]);
+        assert!(g.matches(Some("Log files were tampered"), true, None));
+        assert!(Ignores::parse("- reason: nothing to match\n").is_err());
         let e = Ignores::parse("- rule: X\n- rule: Y\n  bogus: 1\n").expect_err("unknown key");
         assert!(e.starts_with("entry 2 ("), "{e}");
         assert!(e.contains("bogus"), "{e}");

@@ -16,7 +16,7 @@ pub mod tally;
 
 pub use alerts::{Alert, AlertList, LogOrigin};
 pub use breakdown::{GroupBy, GroupStat, Minute, NamespaceStat};
-pub use conclude::{conclude, minutes_since, Echo, Findings, Skip};
+pub use conclude::{conclude, minutes_since, Connection, Echo, Findings, Skip};
 pub use filter::{AlertFilter, Scope, Window};
 pub use ignore::{IgnoreRule, Ignores};
 pub use ledger::{Gap, GapKind, Ledger};

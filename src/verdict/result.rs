@@ -78,6 +78,8 @@ pub struct PodReport {
     pub error: Option<String>,
     /// The coverage ledger: empty when this source was read for the whole window and understood.
     pub gaps: Vec<Gap>,
+    /// The Falco versions its start banners name.
+    pub falco_versions: Vec<String>,
 }
 
 impl PodReport {
@@ -146,6 +148,18 @@ pub struct CheckResult {
     pub timeline: Vec<Minute>,
     /// `--all-namespaces`: one row per namespace, worst priority first.
     pub namespaces: Vec<NamespaceStat>,
+    /// One row per rule (or text title) with alerts counted, worst priority first.
+    pub by_rule: Vec<GroupStat>,
+    /// The window's end (RFC3339): `--for`'s end, when `--watch` stopped, or when the check ran.
+    pub window_end: String,
+    /// The kubeconfig context used (cluster input).
+    pub context: Option<String>,
+    /// The API server read (cluster input).
+    pub server: Option<String>,
+    /// This tool's version.
+    pub tool_version: &'static str,
+    /// The Falco versions named by the start banners read.
+    pub falco_versions: Vec<String>,
     #[serde(skip)]
     pub exit: Exit,
     #[serde(skip)]

@@ -14,5 +14,6 @@ mod krew_manifest;
 mod kubeconfig_variants;
 mod offline;
 mod properties;
+mod reports;
 mod untrusted;
 mod watch;
