@@ -11,11 +11,13 @@
 #   scripts/dist.sh --render-only DIR
 #       renders DIR/plugin.yaml from the DIR/*.sha256 of all five platforms (the release
 #       workflow, once every archive is built); fails if one is missing.
+#   scripts/dist.sh --render-partial DIR
+#       the same with the platforms whose DIR/*.sha256 is there (the committed plugin.yaml).
 #
 # <os>/<arch> use Go's GOOS/GOARCH names (what krew's selectors match); DIST_OS and DIST_ARCH
 # override them, DIST_GZIP_LEVEL sets the compression (default 9; tests use 1). CARGO_TARGET_DIR
-# is honoured. In plugin.yaml, a platform whose archive is not in the output directory gets an
-# all-zero sha256 marked as a placeholder.
+# is honoured. In plugin.yaml, a platform whose archive is not in the output directory is left
+# out (krew rejects a placeholder sha256); --render-only with all five lists them all.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -23,11 +25,10 @@ PLUGIN=kubectl-falco-verify          # archive prefix (the repository's name)
 BIN=kubectl-falco_verify             # what kubectl runs for `kubectl falco-verify`
 HOOK=kubectl_complete-falco_verify   # kubectl's completion hook for it
 TEMPLATE="$ROOT/krew/.krew.yaml"
-PLACEHOLDER=0000000000000000000000000000000000000000000000000000000000000000
 
 die() { echo "dist.sh: $*" >&2; exit 1; }
 
-usage() { sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 
 # The version of the [package] in Cargo.toml.
 version() {
@@ -123,29 +124,41 @@ render() {
   v=v$(version)
   [ -f "$TEMPLATE" ] || die "no template at $TEMPLATE"
   cat "$dir"/*.sha256 2>/dev/null >"$dir/.sums" || true
-  awk -v tag="$v" -v strict="$strict" -v zeros="$PLACEHOLDER" '
+  awk -v tag="$v" -v strict="$strict" '
+    # A platform is buffered from its "  - selector:" line to the next item or the end of the
+    # list, and printed only when its archive has a sum: krew rejects a placeholder hash.
+    function flush() { if (inplat && keep) printf "%s", buf; buf = ""; inplat = 0; keep = 1 }
+    function out(line) { if (inplat) buf = buf line "\n"; else print line }
     FNR == NR { if (NF >= 2) { f = $2; sub(/^\*/, "", f); sha[f] = $1 }; next }
     {
       gsub(/[{][{] *\.TagName *[}][}]/, tag)
+      if (inlist && $0 ~ /^  - /) { flush(); inplat = 1 }
+      else if (inlist && $0 !~ /^    / && $0 !~ /^ *$/) { flush(); inlist = 0 }
+      if ($0 ~ /^  platforms: *$/) { inlist = 1; print; next }
       if ($0 ~ /^ *[{][{] *addURIAndSha "[^"]+" +\.TagName *[}][}] *$/) {
         indent = $0; sub(/[^ ].*$/, "", indent)
         url = $0; sub(/^[^"]*"/, "", url); sub(/".*$/, "", url)
         file = url; sub(/.*\//, "", file)
-        print indent "uri: " url
+        out(indent "uri: " url)
         if (file in sha) {
-          print indent "sha256: " sha[file]
+          out(indent "sha256: " sha[file])
         } else if (strict) {
           print "dist.sh: no " file ".sha256 in the output directory" > "/dev/stderr"
           failed = 1; exit 1
         } else {
-          print indent "sha256: " zeros "  # placeholder: set by the release workflow"
+          keep = 0
+          listed_out = listed_out " " file
         }
         next
       }
       if ($0 ~ /[{][{]/) { print "dist.sh: unknown template action: " $0 > "/dev/stderr"; failed = 1; exit 1 }
-      print
+      out($0)
     }
-    END { if (failed) exit 1 }
+    END {
+      if (!failed) flush()
+      if (listed_out != "") print "dist.sh: left out (no archive here; the release workflow adds them):" listed_out > "/dev/stderr"
+      if (failed) exit 1
+    }
   ' "$dir/.sums" "$TEMPLATE" | grep -Ev '^#( |$)' >"$dir/plugin.yaml.tmp" || {
     rm -f "$dir/.sums" "$dir/plugin.yaml.tmp"
     die "rendering plugin.yaml failed"
@@ -172,6 +185,10 @@ main() {
     --render-only)
       [ $# -eq 2 ] || die "usage: dist.sh --render-only DIR"
       render "$(cd "$2" && pwd)" 1
+      ;;
+    --render-partial)
+      [ $# -eq 2 ] || die "usage: dist.sh --render-partial DIR"
+      render "$(cd "$2" && pwd)" 0
       ;;
     "" | --target)
       local target="" os arch

@@ -495,7 +495,7 @@ fn completion_hook_answers_like_cobra() {
         complete(&["--color="]).0,
         ["--color=auto", "--color=always", "--color=never"]
     );
-    assert_eq!(complete(&["--output", "j"]).0, ["json"]);
+    assert_eq!(complete(&["--output", "j"]).0, ["json", "junit"]);
     assert_eq!(complete(&["--output", ""]).0, output_formats());
     assert_eq!(
         complete(&["--logs", ""]),
@@ -634,5 +634,78 @@ fn completion_gives_up_on_a_silent_cluster() {
     assert!(
         took < Duration::from_millis(4500),
         "completion waited {took:?}"
+    );
+}
+
+/// The GitHub Action's steps and the GitLab job's script, run locally by scripts/try-ci.sh
+/// against the example fake API server, as a pipeline would run them.
+#[test]
+fn ci_recipes_run_locally() {
+    let bin = std::path::Path::new(crate::common::BIN);
+    let server = bin
+        .parent()
+        .map(|d| d.join("examples").join("fake_apiserver"))
+        .filter(|p| p.exists());
+    let Some(server) = server else {
+        eprintln!("notice: examples/fake_apiserver not built; CI recipe check skipped");
+        return;
+    };
+    let out = std::process::Command::new("bash")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/try-ci.sh"))
+        .env("TRY_CI_BIN", crate::common::BIN)
+        .env("TRY_CI_SERVER", &server)
+        .env("DIST_GZIP_LEVEL", "1")
+        .env_remove("GITHUB_ACTIONS")
+        .output()
+        .expect("run scripts/try-ci.sh");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "scripts/try-ci.sh:\n{stdout}\n{stderr}"
+    );
+    assert!(
+        stdout.contains("GitHub Action: blocked (exit 1)"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("GitLab job: blocked (exit 1)"), "{stdout}");
+}
+
+/// The CI workflow runs .ci/run; the action is a composite one with the documented inputs.
+#[test]
+fn workflows_and_action_are_wired() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let ci: serde_json::Value = serde_saphyr::from_str(
+        &std::fs::read_to_string(root.join(".github/workflows/ci.yml")).expect("ci.yml"),
+    )
+    .expect("ci.yml is YAML");
+    let steps = ci["jobs"]["ci"]["steps"].as_array().expect("steps");
+    assert!(steps.iter().any(|s| s["run"] == ".ci/run"), "{steps:?}");
+    let action: serde_json::Value = serde_saphyr::from_str(
+        &std::fs::read_to_string(root.join("action.yml")).expect("action.yml"),
+    )
+    .expect("action.yml is YAML");
+    assert_eq!(action["runs"]["using"], "composite");
+    for input in [
+        "namespace",
+        "since-time",
+        "severity",
+        "fail-closed",
+        "version",
+        "args",
+    ] {
+        assert!(action["inputs"][input].is_object(), "input {input}");
+    }
+    assert!(
+        action["inputs"]["version"]["default"]
+            .as_str()
+            .is_some_and(|v| v == format!("v{}", env!("CARGO_PKG_VERSION"))),
+        "pinned to this version"
+    );
+    let gitlab = std::fs::read_to_string(root.join("ci/gitlab-ci.yml")).expect("gitlab-ci.yml");
+    let gitlab: serde_json::Value = serde_saphyr::from_str(&gitlab).expect("YAML");
+    assert_eq!(
+        gitlab["falco-verify"]["artifacts"]["reports"]["junit"],
+        "falco-verify-reports/falco-verify.xml"
     );
 }
