@@ -84,10 +84,13 @@ impl AlertFilter {
         }
     }
 
-    /// True when the bytes could hold an alert for the namespace or a Falco drop report.
+    /// True when the bytes could hold an alert for the namespace or a Falco drop report. The
+    /// name must stand as a whole token: a namespace is a DNS label, so wherever an alert names
+    /// it (a JSON string, a `k8s_ns_name=` token) the bytes around it are not label bytes, and
+    /// the lines of a sibling (`shadow-abc1234`) are never parsed.
     pub fn may_match(&self, raw: &[u8]) -> bool {
         match &self.needle {
-            Some(n) => n.find(raw).is_some() || self.drop_needle.find(raw).is_some(),
+            Some(_) => self.names_as_token(raw) || self.drop_needle.find(raw).is_some(),
             None => true,
         }
     }
@@ -108,20 +111,77 @@ impl AlertFilter {
                 || memmem::find_iter(raw, b"ns=")
                     .any(|at| at == 0 || matches!(raw[at - 1], b' ' | b'(' | b','));
         };
-        let label = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-';
         let len = n.needle().len();
         n.find_iter(raw).any(|at| {
-            let before = at.checked_sub(1).map(|i| raw[i]);
             let after = raw.get(at + len).copied();
-            !before.is_some_and(label) && !after.is_some_and(label)
+            starts_token(raw, at) && !after.is_some_and(is_label_byte)
         })
     }
+}
 
+fn is_label_byte(b: u8) -> bool {
+    b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'
+}
+
+/// Whether a name at `at` starts a token. A JSON escape right before it (`\n`, `\t`,
+/// `\u0009`) ends in a letter or digit but stands for a separator: it counts as a boundary, so
+/// that no alert is dropped for how its text was escaped.
+fn starts_token(raw: &[u8], at: usize) -> bool {
+    let Some(&b) = at.checked_sub(1).and_then(|i| raw.get(i)) else {
+        return true;
+    };
+    if !is_label_byte(b) {
+        return true;
+    }
+    let escape = at >= 2 && raw[at - 2] == b'\\' && matches!(b, b'n' | b't' | b'r' | b'b' | b'f');
+    let unicode = at >= 6
+        && raw[at - 6] == b'\\'
+        && raw[at - 5] == b'u'
+        && raw[at - 4..at].iter().all(u8::is_ascii_hexdigit);
+    escape || unicode
+}
+
+impl AlertFilter {
     pub(crate) fn wants_namespace(&self, ns: Option<&str>) -> bool {
         match (self.scope.namespace(), ns) {
             (Some(want), Some(got)) => want == got,
             (None, Some(_)) => true,
             (_, None) => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_prefilter_wants_the_name_as_a_token_only() {
+        let f = AlertFilter::new(
+            "shadow-abc123",
+            Window {
+                start: chrono::DateTime::UNIX_EPOCH,
+                end: None,
+            },
+            Priority::Warning,
+        );
+        let cases: [(&[u8], bool); 11] = [
+            (br#""k8s.ns.name":"shadow-abc123""#, true),
+            (br#""k8s.ns.name":"shadow-abc1234""#, false),
+            (br#""k8s.ns.name":"xshadow-abc123""#, false),
+            (b"k8s_ns_name=shadow-abc123 k8s_pod_name=x", true),
+            (b"k8s_ns_name=shadow-abc123-runner", false),
+            // JSON escapes before the name stand for separators.
+            (br#""output":"ns:\nshadow-abc123""#, true),
+            (br#""output":"ns:\tshadow-abc123""#, true),
+            (br#""output":"ns:\u0009shadow-abc123""#, true),
+            (br#""output":"anshadow-abc123""#, false),
+            // Both: the sibling first, then the name itself.
+            (br#"shadow-abc1234 "k8s.ns.name":"shadow-abc123""#, true),
+            (b"Falco internal: syscall event drop", true),
+        ];
+        for (raw, want) in cases {
+            assert_eq!(f.may_match(raw), want, "{}", String::from_utf8_lossy(raw));
         }
     }
 }
