@@ -7,6 +7,10 @@
 #                vs `kubectl logs -l ... --tail=-1 | grep -cF`, and the naive default
 #                `kubectl logs -l ... | grep -c` (10 lines per pod)
 #   (c) startup  `--help` and a usage error
+#   (d)-(g)      at the limit (scripts/bench/limits.py): a prefix-trap log (1% for the namespace,
+#                16% for its sibling) at 0.1/0.5/1 GiB vs `grep -cF '"k8s.ns.name":"NS"'`; 1, 10,
+#                50, 300 pods vs the kubectl pipeline; an exec credential plugin (0.3 s, token
+#                expiring in 45 s) with 300 pods vs `kubectl get pods`; `--watch` peak RSS
 #
 # Prints a Markdown report (also written to target/bench/results.md) with PASS/MISS next to the
 # targets. Exits 1 only when a count is wrong (ours, or a reference tool's, against what the
@@ -212,6 +216,14 @@ timeit --runs "$STARTUP_RUNS" --no-rss --out "$RUNDIR/startup_help.out" -- \
 timeit --runs "$STARTUP_RUNS" --no-rss --out "$RUNDIR/startup_usage.out" -- \
     "$BIN" BAD_NS >"$RUNDIR/startup_usage.json"
 
+# ---------------------------------------------------------------- (d)-(g) at the limit
+# Prefix-trap logs at 0.1-1 GiB vs grep, cluster scaling 1-300 pods vs the kubectl pipeline, an
+# exec credential plugin with short-lived tokens, and --watch's memory (scripts/bench/limits.py).
+note "(d)-(g) limits: prefix trap, scaling, exec credential, watch"
+LIMITS_RC=0
+python3 "$HERE/limits.py" "$BIN" "$SERVER" "$OUT/limits" $([ "$MODE" = quick ] && echo --quick) \
+    >"$OUT/limits.md" 2>"$OUT/limits.err" || LIMITS_RC=$?
+
 # ---------------------------------------------------------------- report
 export BENCH_ELAPSED_S=$(( $(date +%s) - T0 ))
 export BENCH_BIN=$BIN BENCH_SERVER_ERR="$OUT/cluster/server.err"
@@ -219,7 +231,9 @@ set +e
 python3 "$HERE/report.py" >"$OUT/results.md.tmp"
 rc=$?
 set -e
+{ echo; echo "## At the limit"; echo; cat "$OUT/limits.md"; } >>"$OUT/results.md.tmp"
 mv "$OUT/results.md.tmp" "$OUT/results.md"
 cat "$OUT/results.md"
 note "report written to target/bench/results.md (total $(( $(date +%s) - T0 )) s)"
+[ "$LIMITS_RC" = 0 ] || rc=1
 exit "$rc"

@@ -30,21 +30,25 @@ impl<S> Layer<S> for AnswersLayer {
     }
 }
 
+#[derive(Clone)]
 pub struct Answers<S> {
     inner: S,
 }
 
-impl<S> Service<Request<Body>> for Answers<S>
+impl<S, B> Service<Request<Body>> for Answers<S>
 where
-    S: Service<Request<Body>, Response = Response<Box<DynBody>>, Error = BoxError>,
+    S: Service<Request<Body>, Response = Response<B>>,
+    S::Error: Into<BoxError>,
     S::Future: Send + 'static,
+    B: http_body::Body<Data = Bytes> + Send + Unpin + 'static,
+    B::Error: Into<BoxError>,
 {
     type Response = Response<Box<DynBody>>;
     type Error = BoxError;
     type Future = Pin<Box<dyn Future<Output = Result<Self::Response, BoxError>> + Send>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
-        self.inner.poll_ready(cx)
+        self.inner.poll_ready(cx).map_err(Into::into)
     }
 
     fn call(&mut self, req: Request<Body>) -> Self::Future {
@@ -59,7 +63,11 @@ where
         let started = Instant::now();
         let answer = self.inner.call(req);
         Box::pin(async move {
-            let result = answer.await;
+            let result = answer.await.map_err(Into::into).map(|res| {
+                res.map(|b| {
+                    Box::new(b.map_err(into_box as fn(B::Error) -> BoxError)) as Box<DynBody>
+                })
+            });
             if let Some(what) = &what {
                 match &result {
                     Ok(res) => crate::debug::log(
@@ -116,6 +124,10 @@ async fn read_small(mut body: Box<DynBody>) -> Vec<u8> {
     }
     out.truncate(MAX_ERROR_BODY);
     out
+}
+
+fn into_box<E: Into<BoxError>>(e: E) -> BoxError {
+    e.into()
 }
 
 fn infallible(never: std::convert::Infallible) -> BoxError {

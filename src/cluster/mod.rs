@@ -8,6 +8,7 @@ mod answers;
 pub mod exec;
 pub mod kubeconfig;
 pub mod proxy;
+mod transport;
 
 use std::error::Error as StdError;
 use std::sync::Arc;
@@ -17,7 +18,6 @@ use chrono::{DateTime, Utc};
 use futures::io::{AsyncBufRead, AsyncBufReadExt};
 use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
 use kube::api::{Api, ListParams, LogParams};
-use kube::client::ClientBuilder;
 use kube::{Client, Config};
 use tokio::time::{sleep, timeout_at, Instant};
 
@@ -516,8 +516,7 @@ fn build_client(
         }
         None => {}
     }
-    let builder = ClientBuilder::try_from(config).map_err(|e| classify(e, server, None))?;
-    Ok(builder.with_layer(&answers::AnswersLayer).build())
+    transport::client(&config).map_err(|e| classify(e, server, None))
 }
 
 /// Picks Falco's container: `--container`, else `falco`, else the default-container annotation,
