@@ -778,3 +778,44 @@ fn verbose_log_shows_requests_not_secrets() {
     );
     assert!(!quiet.stderr.contains("GET /api"), "{quiet:?}");
 }
+
+/// A credential that outlives the run is fetched once; one that expires during it is fetched
+/// again when it expires (not before every request).
+#[test]
+fn exec_credential_is_fetched_again_only_when_it_expires() {
+    let server = FakeApiServer::start(FakeCluster::new(vec![falco_pod("falco-a", "node-0", vec![])]));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let run_with = |expires_in: &str, extra: &[&str]| -> usize {
+        let log = dir.path().join(format!("runs-{expires_in}.log"));
+        let script = dir.path().join(format!("plugin-{expires_in}.sh"));
+        std::fs::write(
+            &script,
+            format!(
+                "#!/bin/sh\necho run >> {}\nexp=$(date -u -d '+{expires_in} seconds' +%Y-%m-%dT%H:%M:%SZ)\nprintf '{{\"apiVersion\":\"client.authentication.k8s.io/v1\",\"kind\":\"ExecCredential\",\"status\":{{\"token\":\"{DEFAULT_TOKEN}\",\"expirationTimestamp\":\"%s\"}}}}' \"$exp\"\n",
+                log.display()
+            ),
+        )
+        .expect("write plugin");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        }
+        let kc = dir.path().join(format!("kc-{expires_in}.yaml"));
+        std::fs::write(
+            &kc,
+            kubeconfig_for(&server.url(), &server.ca_pem(), "", &exec_user(&script, "Never")),
+        )
+        .expect("write kubeconfig");
+        let kc = kc.display().to_string();
+        let mut args = vec![NS, "--kubeconfig", kc.as_str(), "-o", "json"];
+        args.extend_from_slice(extra);
+        let r = run(&args, &[], None);
+        assert!(r.code == 0, "{r:?}");
+        std::fs::read_to_string(&log).unwrap_or_default().lines().count()
+    };
+    assert_eq!(run_with("45", &["--watch", "--for", "4s", "--relist-every", "500ms"]), 1);
+    // Fresh for about 2 s (the margin is 5 s): the relists after that fetch it again.
+    let runs = run_with("7", &["--watch", "--for", "4s", "--relist-every", "500ms"]);
+    assert!((2..=4).contains(&runs), "fetched again on expiry, not per request: {runs}");
+}
