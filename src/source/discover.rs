@@ -40,6 +40,12 @@ pub async fn discover(
     let mut selector = opts.selector_or_default().to_string();
     let mut warnings = Vec::new();
     let connect_timeout = opts.timeout.min(Duration::from_secs(10));
+    // A credential plugin that hangs (waiting for a login) is killed a little before the
+    // deadline, so that its own reason, not a bare deadline, is what the user reads.
+    let exec_limit = opts
+        .timeout
+        .saturating_sub(Duration::from_millis(250))
+        .max(Duration::from_millis(100));
     let mut connection = None;
     let fail = |selector: &str,
                 why: Skip,
@@ -52,7 +58,7 @@ pub async fn discover(
     };
     let cluster = match tokio::time::timeout_at(
         deadline,
-        Cluster::connect(target, connect_timeout, opts.timeout),
+        Cluster::connect(target, connect_timeout, exec_limit),
     )
     .await
     {

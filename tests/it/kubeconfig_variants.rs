@@ -783,7 +783,11 @@ fn verbose_log_shows_requests_not_secrets() {
 /// again when it expires (not before every request).
 #[test]
 fn exec_credential_is_fetched_again_only_when_it_expires() {
-    let server = FakeApiServer::start(FakeCluster::new(vec![falco_pod("falco-a", "node-0", vec![])]));
+    let server = FakeApiServer::start(FakeCluster::new(vec![falco_pod(
+        "falco-a",
+        "node-0",
+        vec![],
+    )]));
     let dir = tempfile::tempdir().expect("tempdir");
     let run_with = |expires_in: &str, extra: &[&str]| -> usize {
         let log = dir.path().join(format!("runs-{expires_in}.log"));
@@ -799,12 +803,18 @@ fn exec_credential_is_fetched_again_only_when_it_expires() {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+            std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755))
+                .expect("chmod");
         }
         let kc = dir.path().join(format!("kc-{expires_in}.yaml"));
         std::fs::write(
             &kc,
-            kubeconfig_for(&server.url(), &server.ca_pem(), "", &exec_user(&script, "Never")),
+            kubeconfig_for(
+                &server.url(),
+                &server.ca_pem(),
+                "",
+                &exec_user(&script, "Never"),
+            ),
         )
         .expect("write kubeconfig");
         let kc = kc.display().to_string();
@@ -812,10 +822,19 @@ fn exec_credential_is_fetched_again_only_when_it_expires() {
         args.extend_from_slice(extra);
         let r = run(&args, &[], None);
         assert!(r.code == 0, "{r:?}");
-        std::fs::read_to_string(&log).unwrap_or_default().lines().count()
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .count()
     };
-    assert_eq!(run_with("45", &["--watch", "--for", "4s", "--relist-every", "500ms"]), 1);
+    assert_eq!(
+        run_with("45", &["--watch", "--for", "4s", "--relist-every", "500ms"]),
+        1
+    );
     // Fresh for about 2 s (the margin is 5 s): the relists after that fetch it again.
     let runs = run_with("7", &["--watch", "--for", "4s", "--relist-every", "500ms"]);
-    assert!((2..=4).contains(&runs), "fetched again on expiry, not per request: {runs}");
+    assert!(
+        (2..=4).contains(&runs),
+        "fetched again on expiry, not per request: {runs}"
+    );
 }
