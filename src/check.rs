@@ -95,7 +95,7 @@ impl CheckOptions {
             timeout: Duration::from_secs(30),
             fail_closed: false,
             disabled: None,
-            input: Input::Cluster(Box::default()),
+            input: Input::Cluster(Box::new(Target::from_environment())),
             follow: None,
             max_concurrency: 16,
             max_alerts: 1000,

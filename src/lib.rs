@@ -3,8 +3,9 @@
 //!
 //! Data flows one way: [`args`] (flags, environment, terminal: resolved once) -> [`source`]
 //! (Falco pods found through [`cluster`], files, stdin) -> [`falco`] (records) -> [`verdict`]
-//! (filter, tally, ledger, outcome) -> [`render`] (text, JSON, YAML, live view). [`check`] runs
-//! one check; [`app`] is the binary's edge (runtime, signals, printing, exit code).
+//! (filter, tally, ledger, outcome) -> [`render`] (text, JSON, YAML, JUnit, Markdown, GitHub
+//! annotations, live view). [`check`] runs one check; [`app`] is the binary's edge (runtime,
+//! signals, printing, reports, exit code).
 
 pub mod app;
 pub mod args;

@@ -85,6 +85,32 @@ pub struct ConnectionEnv {
     pub stdin_tty: bool,
 }
 
+impl ConnectionEnv {
+    /// The process environment (the binary's arguments layer builds its own, read once).
+    pub fn from_process() -> ConnectionEnv {
+        use std::io::IsTerminal;
+        ConnectionEnv {
+            kubeconfig: std::env::var_os("KUBECONFIG"),
+            home: std::env::var_os("HOME").map(PathBuf::from),
+            proxy: ProxyEnv::from_lookup(|k| std::env::var(k).ok()),
+            service_host: std::env::var("KUBERNETES_SERVICE_HOST").ok(),
+            service_port: std::env::var("KUBERNETES_SERVICE_PORT").ok(),
+            stdin_tty: std::io::stdin().is_terminal(),
+        }
+    }
+}
+
+impl Target {
+    /// kubectl's defaults for a library caller: the current context of `KUBECONFIG` /
+    /// `~/.kube/config`, else in-cluster.
+    pub fn from_environment() -> Target {
+        Target {
+            env: ConnectionEnv::from_process(),
+            ..Target::default()
+        }
+    }
+}
+
 /// A kube `Config` ready to build a client from, and the exec plugin that gives its credential.
 pub struct Resolved {
     pub config: Config,
