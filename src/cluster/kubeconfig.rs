@@ -301,19 +301,22 @@ fn in_cluster(t: &Target) -> Result<Chosen, ClusterError> {
     } else {
         host.to_string()
     };
-    let token = std::fs::read_to_string(format!("{SA_DIR}/token")).map_err(|e| {
-        ClusterError::Credentials {
-            detail: format!("cannot read the service account token {SA_DIR}/token: {e}"),
-        }
-    })?;
+    let token_file = format!("{SA_DIR}/token");
+    if let Err(e) = std::fs::metadata(&token_file) {
+        return Err(ClusterError::Credentials {
+            detail: format!("cannot read the service account token {token_file}: {e}"),
+        });
+    }
     Ok(Chosen {
         cluster: KubeCluster {
             server: Some(format!("https://{host}:{port}")),
             certificate_authority: Some(format!("{SA_DIR}/ca.crt")),
             ..KubeCluster::default()
         },
+        // As a file: the kubelet rotates bound service account tokens, and kube re-reads it
+        // every minute.
         user: AuthInfo {
-            token: Some(SecretString::from(token.trim().to_string())),
+            token_file: Some(token_file),
             ..AuthInfo::default()
         },
         namespace: std::fs::read_to_string(format!("{SA_DIR}/namespace"))
