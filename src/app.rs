@@ -155,7 +155,11 @@ fn print_result(result: &CheckResult, output: Output, annotations: bool) -> Exit
     let text = matches!(output.format, OutputFormat::Text | OutputFormat::Wide);
     let written = match output.format {
         OutputFormat::Json => render::json::write(&mut out, result),
-        OutputFormat::Yaml => render::yaml::write(&mut out, result, output.stdout.tty),
+        // A YAML block scalar may start a line with `::`; with annotations on, a CI runner would
+        // take it as a command: strings are neutralized then, as on a terminal.
+        OutputFormat::Yaml => {
+            render::yaml::write(&mut out, result, output.stdout.tty || annotations)
+        }
         OutputFormat::Junit => render::junit::write(&mut out, result),
         OutputFormat::Markdown => render::markdown::write(&mut out, result),
         OutputFormat::Text | OutputFormat::Wide => {

@@ -948,7 +948,7 @@ fn check_kubeconfig(cli: &Cli, env: &Environment) -> Result<(), String> {
         }
         let kc = kube::config::Kubeconfig::read_from(f).map_err(|e| {
             let why = if f.exists() {
-                format!("does not parse ({})", neutralize(&e.to_string()))
+                neutralize(&crate::cluster::kubeconfig::parse_error_summary(&e))
             } else {
                 "no such file".to_string()
             };
@@ -1098,19 +1098,27 @@ impl Cli {
 
     /// kubectl's generic flags, as the cluster layer takes them.
     pub fn overrides(&self) -> crate::cluster::Overrides {
+        // An empty value is unset, as in kubectl (`--token "$UNSET"` must not drop the
+        // kubeconfig's credentials).
+        let set = |v: &Option<String>| v.clone().filter(|s| !s.is_empty());
         crate::cluster::Overrides {
-            cluster: self.cluster.clone(),
-            user: self.user.clone(),
-            server: self.server.clone(),
-            token: self.token.clone().map(secrecy::SecretString::from),
-            impersonate: self.as_user.clone(),
-            impersonate_groups: self.as_group.clone(),
-            impersonate_uid: self.as_uid.clone(),
+            cluster: set(&self.cluster),
+            user: set(&self.user),
+            server: set(&self.server),
+            token: set(&self.token).map(secrecy::SecretString::from),
+            impersonate: set(&self.as_user),
+            impersonate_groups: self
+                .as_group
+                .iter()
+                .filter(|g| !g.is_empty())
+                .cloned()
+                .collect(),
+            impersonate_uid: set(&self.as_uid),
             insecure_skip_tls_verify: self.insecure_skip_tls_verify,
             certificate_authority: self.certificate_authority.clone(),
             client_certificate: self.client_certificate.clone(),
             client_key: self.client_key.clone(),
-            tls_server_name: self.tls_server_name.clone(),
+            tls_server_name: set(&self.tls_server_name),
             request_timeout: self.request_timeout.filter(|d| !d.is_zero()),
         }
     }

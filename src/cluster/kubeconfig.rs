@@ -145,9 +145,8 @@ pub fn kubeconfig_files(
 
 /// Reads and merges kubeconfig files as kubectl does (client-go `clientcmd/loader.go`): for
 /// every entry and for `current-context` the first file that sets it wins, an empty
-/// `current-context: ""` is unset, an empty file is an empty configuration, and a `tokenFile`'s
-/// surrounding whitespace is trimmed (`kubectl create token ... > token` ends with a newline).
-/// `None` when there is no file at all.
+/// `current-context: ""` is unset, and an empty file is an empty configuration. `None` when there
+/// is no file at all. (The chosen user's `tokenFile` is read in [`resolve`].)
 pub fn load_kubeconfig(files: &[PathBuf]) -> Result<Option<Kubeconfig>, ClusterError> {
     let mut merged: Option<Kubeconfig> = None;
     for path in files {
@@ -156,26 +155,10 @@ pub fn load_kubeconfig(files: &[PathBuf]) -> Result<Option<Kubeconfig>, ClusterE
             continue;
         }
         let mut kc = Kubeconfig::read_from(path).map_err(|e| ClusterError::Config {
-            detail: format!("{}: {e}", path.display()),
+            detail: format!("{}: {}", path.display(), parse_error_summary(&e)),
         })?;
         if kc.current_context.as_deref() == Some("") {
             kc.current_context = None;
-        }
-        for user in kc
-            .auth_infos
-            .iter_mut()
-            .filter_map(|a| a.auth_info.as_mut())
-        {
-            if user.token.is_some() {
-                continue;
-            }
-            let Some(file) = user.token_file.take() else {
-                continue;
-            };
-            let token = std::fs::read_to_string(&file).map_err(|e| ClusterError::Credentials {
-                detail: format!("cannot read token file {file}: {e}"),
-            })?;
-            user.token = Some(SecretString::from(token.trim().to_string()));
         }
         merged = Some(match merged {
             None => kc,
@@ -185,6 +168,29 @@ pub fn load_kubeconfig(files: &[PathBuf]) -> Result<Option<Kubeconfig>, ClusterE
         });
     }
     Ok(merged)
+}
+
+/// What a kubeconfig parse error says, without the file's text: the parser quotes the lines
+/// around the error, and they may hold a token or a key.
+pub fn parse_error_summary(e: &kube::config::KubeconfigError) -> String {
+    let text = e.to_string();
+    let first = text.lines().next().unwrap_or("");
+    // "... at line N column M" is kept; a quoted value is not.
+    let location = first
+        .find("line ")
+        .map(|i| {
+            first[i..]
+                .split(|c: char| c == ':' || c == ',')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_string()
+        })
+        .filter(|l| l.chars().all(|c| c.is_ascii_alphanumeric() || c == ' '));
+    match location {
+        Some(l) => format!("it does not parse as a kubeconfig ({l})"),
+        None => "it does not parse as a kubeconfig".to_string(),
+    }
 }
 
 /// client-go's `IsConfigEmpty`: such a kubeconfig falls through to in-cluster configuration.
@@ -433,6 +439,16 @@ pub fn resolve(t: &Target) -> Result<Resolved, ClusterError> {
         context,
     } = choose(load_kubeconfig(&files)?, t)?;
     apply(&t.overrides, &mut cluster, &mut user);
+    // The chosen user's token file, as kubectl reads it: trimmed (`kubectl create token ... >
+    // token` ends with a newline). In-cluster keeps the file: kube re-reads it as it rotates.
+    if context.is_some() && user.token.is_none() {
+        if let Some(file) = user.token_file.take() {
+            let token = std::fs::read_to_string(&file).map_err(|e| ClusterError::Credentials {
+                detail: format!("cannot read token file {file}: {e}"),
+            })?;
+            user.token = Some(SecretString::from(token.trim().to_string()));
+        }
+    }
     let server = cluster
         .server
         .clone()
@@ -460,13 +476,21 @@ pub fn resolve(t: &Target) -> Result<Resolved, ClusterError> {
             "{}; server {}; proxy: {} ({why})",
             crate::render::neutralize(&describe),
             crate::render::neutralize(&server),
-            crate::render::neutralize(proxy.as_deref().unwrap_or("none"))
+            crate::render::neutralize(
+                &proxy
+                    .as_deref()
+                    .map_or("none".to_string(), super::proxy::redact)
+            )
         ),
     );
     config.proxy_url = proxy
         .map(|p| {
-            p.parse::<http::Uri>()
-                .map_err(|e| config_error(format!("proxy {p:?} is not a URL: {e}")))
+            p.parse::<http::Uri>().map_err(|e| {
+                config_error(format!(
+                    "proxy {} is not a URL: {e}",
+                    super::proxy::redact(&p)
+                ))
+            })
         })
         .transpose()?;
     // A token (flag, kubeconfig, token file) wins over an exec plugin, as in client-go.

@@ -78,6 +78,17 @@ pub fn proxy_for(
     Ok((Some(with_scheme(proxy)), "HTTPS_PROXY / HTTP_PROXY"))
 }
 
+/// A proxy URL with its credentials (`user:password@`) replaced, for logs and messages.
+pub fn redact(url: &str) -> String {
+    // Everything up to the last `@` (a password may hold `/` or `@` unescaped).
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let sep = if scheme.is_empty() { "" } else { "://" };
+    match rest.rfind('@') {
+        Some(i) => format!("{scheme}{sep}***@{}", &rest[i + 1..]),
+        None => url.to_string(),
+    }
+}
+
 /// Go accepts a proxy without a scheme (`proxy:3128`) as `http://proxy:3128`.
 fn with_scheme(proxy: &str) -> String {
     if proxy.contains("://") {
@@ -144,7 +155,12 @@ fn use_proxy(host: &str, port: &str, no_proxy: &str) -> bool {
         }
         // `foo.com` matches foo.com and its subdomains; `.foo.com` and `*.foo.com` only the
         // subdomains.
-        let bare = phost.strip_prefix('*').unwrap_or(&phost);
+        // Only `*.` loses its star (Go): `*corp` stays as it is and matches nothing.
+        let bare = if phost.starts_with("*.") {
+            &phost[1..]
+        } else {
+            phost.as_str()
+        };
         let (suffix, match_host) = match bare.strip_prefix('.') {
             Some(_) => (bare.to_string(), false),
             None => (format!(".{bare}"), true),
@@ -225,6 +241,7 @@ mod tests {
             ("https://11.1.2.3:6443", p, Some("10.0.0.0/8"), None, true),
             ("https://10.1.2.3:6443", p, Some("10.1.2.3"), None, false),
             ("https://api.corp:6443", p, Some("*"), None, false),
+            ("https://api.corp:6443", p, Some("*corp"), None, true),
             (
                 "https://api.corp:6443",
                 p,
@@ -250,6 +267,13 @@ mod tests {
                 "{server} HTTPS_PROXY={https:?} NO_PROXY={no:?}"
             );
         }
+    }
+
+    #[test]
+    fn credentials_never_shown() {
+        assert_eq!(redact("http://u:pa/ss@p:3128"), "http://***@p:3128");
+        assert_eq!(redact("socks5://u:pw@p:1080/x"), "socks5://***@p:1080/x");
+        assert_eq!(redact("http://p:3128"), "http://p:3128");
     }
 
     #[test]

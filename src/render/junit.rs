@@ -20,6 +20,10 @@ fn xml(s: &str) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&apos;"),
+            // Not in XML 1.0's Char production (controls are already escaped above).
+            '\u{fffe}' | '\u{ffff}' => {
+                let _ = write!(out, "\\u{{{:04x}}}", c as u32);
+            }
             c => out.push(c),
         }
     }
@@ -40,9 +44,13 @@ pub fn to_string(r: &CheckResult) -> String {
     };
     let rules: Vec<_> = r.by_rule.iter().filter(|g| g.count > 0).collect();
     let skipped = r.verdict == Verdict::Skipped;
-    let failures = rules.iter().filter(|g| g.blocking > 0).count();
+    let rule_failures = rules.iter().filter(|g| g.blocking > 0).count();
+    // A blocking alert whose rule row was lost (a followed reader abandoned at the end) still
+    // fails the suite.
+    let orphan = r.verdict == Verdict::Blocked && rule_failures == 0;
+    let failures = rule_failures + usize::from(orphan);
     let errors = r.pods.iter().filter(|p| !p.is_closed()).count();
-    let tests = rules.len() + r.pods.len().max(usize::from(skipped));
+    let tests = rules.len() + r.pods.len().max(usize::from(skipped)) + usize::from(orphan);
     let _ = writeln!(o, r#"<?xml version="1.0" encoding="UTF-8"?>"#);
     let _ = writeln!(
         o,
@@ -125,6 +133,32 @@ pub fn to_string(r: &CheckResult) -> String {
         let _ = writeln!(o, "</failure>");
         let _ = writeln!(o, "    </testcase>");
     }
+    if orphan {
+        let _ = writeln!(
+            o,
+            r#"    <testcase classname="falco.rules" name="blocking alerts">"#
+        );
+        let _ = write!(
+            o,
+            r#"      <failure type="FalcoAlert" message="{}">"#,
+            xml(&format!("{} blocking alert(s)", r.blocking_count))
+        );
+        for a in r.alerts.iter().filter(|a| a.blocking) {
+            let _ = writeln!(
+                o,
+                "{}",
+                xml(&format!(
+                    "{} {} {} | {}",
+                    a.time.as_deref().unwrap_or("(no date)"),
+                    a.priority,
+                    a.rule.as_deref().unwrap_or("-"),
+                    a.output.as_deref().unwrap_or("")
+                ))
+            );
+        }
+        let _ = writeln!(o, "</failure>");
+        let _ = writeln!(o, "    </testcase>");
+    }
     if skipped && r.pods.is_empty() {
         let _ = writeln!(
             o,
@@ -182,7 +216,7 @@ mod tests {
 
     #[test]
     fn xml_text_has_no_control_characters_or_markup() {
-        let s = xml("a<b>&\"'\u{1b}[31m\u{0}\n");
-        assert_eq!(s, "a&lt;b&gt;&amp;&quot;&apos;\\x1b[31m\\x00\\n");
+        let s = xml("a<b>&\"'\u{1b}[31m\u{0}\n\u{ffff}");
+        assert_eq!(s, "a&lt;b&gt;&amp;&quot;&apos;\\x1b[31m\\x00\\n\\u{ffff}");
     }
 }

@@ -838,3 +838,62 @@ fn exec_credential_is_fetched_again_only_when_it_expires() {
         "fetched again on expiry, not per request: {runs}"
     );
 }
+
+/// What kubectl ignores, we ignore: an empty flag value (`--token "$UNSET"`), another user's
+/// token file that is missing. And a kubeconfig that does not parse is named without quoting
+/// its lines (they may hold a token).
+#[test]
+fn empty_flags_other_users_and_parse_errors_as_kubectl() {
+    let server = FakeApiServer::start(one_alert_cluster());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kc = server.write_kubeconfig(dir.path()).display().to_string();
+    let base = [
+        NS,
+        "--since-time",
+        WINDOW,
+        "--kubeconfig",
+        kc.as_str(),
+        "-o",
+        "json",
+    ];
+    let r = run(
+        &[&base[..], &["--token", "", "--as", ""]].concat(),
+        &[],
+        None,
+    );
+    assert_eq!(
+        r.code, 1,
+        "an empty --token is unset, the kubeconfig's token is used: {r:?}"
+    );
+    let other = dir.path().join("other-user.yaml");
+    let mut text = std::fs::read_to_string(&kc).expect("read");
+    text = text.replace(
+        "- name: bad-token\n  user:\n    token: wrong-token\n",
+        "- name: bad-token\n  user:\n    tokenFile: /nonexistent/token\n",
+    );
+    std::fs::write(&other, text).expect("write");
+    let o = other.display().to_string();
+    let r = run(
+        &[NS, "--since-time", WINDOW, "--kubeconfig", &o, "-o", "json"],
+        &[],
+        None,
+    );
+    assert_eq!(
+        r.code, 1,
+        "another user's missing token file does not matter: {r:?}"
+    );
+    let broken = dir.path().join("broken.yaml");
+    std::fs::write(
+        &broken,
+        "apiVersion: v1\nkind: Config\nusers:\n- name: u\n  user:\n    token: eyJSECRETTOKEN\n    as-groups: admin\n",
+    )
+    .expect("write");
+    let b = broken.display().to_string();
+    let r = run(&[NS, "--kubeconfig", &b], &[], None);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        !r.stderr.contains("eyJSECRETTOKEN"),
+        "the file's text is not quoted: {r:?}"
+    );
+    assert!(r.stderr.contains("does not parse"), "{r:?}");
+}
