@@ -180,7 +180,7 @@ pub fn parse_error_summary(e: &kube::config::KubeconfigError) -> String {
         .find("line ")
         .map(|i| {
             first[i..]
-                .split(|c: char| c == ':' || c == ',')
+                .split([':', ','])
                 .next()
                 .unwrap_or("")
                 .trim()
