@@ -250,8 +250,9 @@ impl Cluster {
     }
 
     /// The client to use now: the current one while its credential is good, else one built
-    /// with a credential the plugin was run again for (one run, whoever asks).
-    async fn client(&self) -> Result<Client, ClusterError> {
+    /// with a credential the plugin was run again for (one run, whoever asks), within
+    /// `deadline`.
+    async fn client(&self, deadline: Instant) -> Result<Client, ClusterError> {
         let fresh = |(client, expires): &(Client, Option<DateTime<Utc>>)| {
             expires
                 .is_none_or(|e| Utc::now() + EXPIRY_MARGIN < e)
@@ -276,7 +277,8 @@ impl Cluster {
             4,
             format_args!("the exec credential expires: running the plugin again"),
         );
-        let credential = run_plugin(plugin, self.shared.exec_limit).await?;
+        let left = deadline.saturating_duration_since(Instant::now());
+        let credential = run_plugin(plugin, self.shared.exec_limit.min(left)).await?;
         let client = build_client(&self.shared.base, Some(&credential), &self.server)?;
         if let Ok(mut cur) = self.shared.current.write() {
             *cur = (client.clone(), credential.expires());
@@ -286,6 +288,29 @@ impl Cluster {
 
     fn current(&self) -> Option<(Client, Option<DateTime<Utc>>)> {
         self.shared.current.read().ok().map(|c| c.clone())
+    }
+
+    /// Runs `op` with the current client. After a 401 from a client whose credential came
+    /// from an exec plugin, the plugin is run again and `op` once more, as client-go does (the
+    /// token may have been revoked or rotated before its expiry).
+    async fn call<T, F, Fut>(&self, deadline: Instant, op: F) -> Result<T, ClusterError>
+    where
+        F: Fn(Client) -> Fut,
+        Fut: std::future::Future<Output = Result<T, ClusterError>>,
+    {
+        match op(self.client(deadline).await?).await {
+            Err(ClusterError::Unauthorized { .. }) if self.shared.exec.is_some() => {
+                crate::debug::log(
+                    4,
+                    format_args!("401 Unauthorized: running the exec credential plugin again"),
+                );
+                if let Ok(mut cur) = self.shared.current.write() {
+                    cur.1 = Some(DateTime::<Utc>::MIN_UTC);
+                }
+                op(self.client(deadline).await?).await
+            }
+            r => r,
+        }
     }
 
     /// The kubeconfig context in use, if any.
@@ -304,16 +329,21 @@ impl Cluster {
         selector: &str,
         deadline: Instant,
     ) -> Result<Vec<Pod>, ClusterError> {
-        let api: Api<Pod> = Api::namespaced(self.client().await?, namespace);
         let mut lp = ListParams::default();
         if !selector.is_empty() {
             lp = lp.labels(selector);
         }
         let what = Some(("list", "pods", namespace));
-        let list = retry(deadline, self.request_timeout, "listing pods", || async {
-            api.list(&lp)
-                .await
-                .map_err(|e| classify(e, &self.server, what))
+        let list = retry(deadline, self.request_timeout, "listing pods", || {
+            self.call(deadline, |client| {
+                let lp = lp.clone();
+                async move {
+                    Api::<Pod>::namespaced(client, namespace)
+                        .list(&lp)
+                        .await
+                        .map_err(|e| classify(e, &self.server, what))
+                }
+            })
         })
         .await?;
         Ok(list.items)
@@ -327,7 +357,6 @@ impl Cluster {
         request: &LogRequest,
         deadline: Instant,
     ) -> Result<LogStream, ClusterError> {
-        let api: Api<Pod> = Api::namespaced(self.client().await?, namespace);
         let lp = LogParams {
             container: Some(request.container.clone()),
             previous: request.previous,
@@ -342,10 +371,16 @@ impl Cluster {
             deadline,
             self.request_timeout,
             "opening a log stream",
-            || async {
-                api.log_stream(pod, &lp)
-                    .await
-                    .map_err(|e| classify(e, &self.server, what))
+            || {
+                self.call(deadline, |client| {
+                    let lp = lp.clone();
+                    async move {
+                        Api::<Pod>::namespaced(client, namespace)
+                            .log_stream(pod, &lp)
+                            .await
+                            .map_err(|e| classify(e, &self.server, what))
+                    }
+                })
             },
         )
         .await?;

@@ -897,3 +897,67 @@ fn empty_flags_other_users_and_parse_errors_as_kubectl() {
     );
     assert!(r.stderr.contains("does not parse"), "{r:?}");
 }
+
+/// A 401 from a credential the exec plugin gave (revoked, rotated before its expiry): the
+/// plugin is run again and the request retried once, as client-go does.
+#[test]
+fn exec_credential_is_fetched_again_after_a_401() {
+    let server = FakeApiServer::start(one_alert_cluster());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let plugin_for = |who: &str| -> (String, PathBuf) {
+        let state = dir.path().join(format!("{who}.runs"));
+        let script = dir.path().join(format!("{who}.sh"));
+        // The first run hands out a stale token, the next ones the good one.
+        std::fs::write(
+            &script,
+            format!(
+                "#!/bin/sh\nif [ -e {s} ]; then t={DEFAULT_TOKEN}; else t=stale-token; fi\necho run >> {s}\nprintf '{{\"apiVersion\":\"client.authentication.k8s.io/v1\",\"kind\":\"ExecCredential\",\"status\":{{\"token\":\"%s\"}}}}' \"$t\"\n",
+                s = state.display()
+            ),
+        )
+        .expect("write plugin");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755))
+                .expect("chmod");
+        }
+        let kc = dir.path().join(format!("{who}.yaml"));
+        std::fs::write(
+            &kc,
+            kubeconfig_for(
+                &server.url(),
+                &server.ca_pem(),
+                "",
+                &exec_user(&script, "Never"),
+            ),
+        )
+        .expect("write kubeconfig");
+        (kc.display().to_string(), state)
+    };
+    let (kc, state) = plugin_for("plugin");
+    let r = run(
+        &[
+            NS,
+            "--since-time",
+            WINDOW,
+            "--kubeconfig",
+            &kc,
+            "-o",
+            "json",
+        ],
+        &[],
+        None,
+    );
+    assert_eq!(r.code, 1, "{r:?}");
+    let runs = std::fs::read_to_string(&state)
+        .unwrap_or_default()
+        .lines()
+        .count();
+    assert_eq!(runs, 2, "one run, a 401, one run again");
+    if let Some(bin) = kubectl() {
+        let (kc, _) = plugin_for("kubectl");
+        let (ok, stderr) = kubectl_run(&bin, &[], &["--kubeconfig".to_string(), kc], dir.path());
+        assert!(ok, "kubectl does the same: {stderr}");
+    }
+}
