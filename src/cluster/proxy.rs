@@ -118,7 +118,12 @@ fn use_proxy(host: &str, port: &str, no_proxy: &str) -> bool {
     if host == "localhost" {
         return false;
     }
-    let ip: Option<IpAddr> = host.parse().ok();
+    // Go compares IPv4-mapped IPv6 addresses (`::ffff:10.0.0.1`) as the IPv4 address.
+    let canonical = |ip: IpAddr| match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    };
+    let ip: Option<IpAddr> = host.parse().ok().map(canonical);
     if ip.is_some_and(|ip| ip.is_loopback()) {
         return false;
     }
@@ -131,7 +136,9 @@ fn use_proxy(host: &str, port: &str, no_proxy: &str) -> bool {
             return false;
         }
         if let Some((net, bits)) = p.split_once('/') {
-            if let (Ok(net), Ok(bits), Some(ip)) = (net.parse::<IpAddr>(), bits.parse::<u8>(), ip) {
+            if let (Ok(net), Ok(bits), Some(ip)) =
+                (net.parse::<IpAddr>().map(canonical), bits.parse::<u8>(), ip)
+            {
                 if in_cidr(ip, net, bits) {
                     return false;
                 }
@@ -147,7 +154,7 @@ fn use_proxy(host: &str, port: &str, no_proxy: &str) -> bool {
             ),
         };
         let port_ok = pport.is_empty() || pport == port;
-        if let Ok(pip) = phost.parse::<IpAddr>() {
+        if let Ok(pip) = phost.parse::<IpAddr>().map(canonical) {
             if ip == Some(pip) && port_ok {
                 return false;
             }
@@ -240,6 +247,14 @@ mod tests {
             ("https://10.1.2.3:6443", p, Some("10.0.0.0/8"), None, false),
             ("https://11.1.2.3:6443", p, Some("10.0.0.0/8"), None, true),
             ("https://10.1.2.3:6443", p, Some("10.1.2.3"), None, false),
+            (
+                "https://[::ffff:10.1.2.3]:6443",
+                p,
+                Some("10.0.0.0/8"),
+                None,
+                false,
+            ),
+            ("https://[::ffff:127.0.0.1]:6443", p, None, None, false),
             ("https://api.corp:6443", p, Some("*"), None, false),
             ("https://api.corp:6443", p, Some("*corp"), None, true),
             (

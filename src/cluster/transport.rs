@@ -72,7 +72,7 @@ where
 /// `http://user:pass@proxy:3128`: the credentials (percent-decoded) as `Proxy-Authorization`.
 fn with_basic_auth<C>(proxy: &Uri, tunnel: Tunnel<C>) -> Tunnel<C> {
     use base64::Engine as _;
-    let Some((userinfo, _)) = proxy.authority().and_then(|a| a.as_str().split_once('@')) else {
+    let Some(userinfo) = userinfo(proxy) else {
         return tunnel;
     };
     let value = format!(
@@ -83,6 +83,14 @@ fn with_basic_auth<C>(proxy: &Uri, tunnel: Tunnel<C>) -> Tunnel<C> {
         Ok(h) => tunnel.with_auth(h),
         Err(_) => tunnel,
     }
+}
+
+/// The `user:pass` of a proxy URL, still percent-encoded.
+fn userinfo(proxy: &Uri) -> Option<&str> {
+    proxy
+        .authority()
+        .and_then(|a| a.as_str().rsplit_once('@'))
+        .map(|(u, _)| u)
 }
 
 fn percent_decode(s: &str) -> Vec<u8> {
