@@ -779,6 +779,30 @@ fn verbose_log_shows_requests_not_secrets() {
     assert!(!quiet.stderr.contains("GET /api"), "{quiet:?}");
 }
 
+/// Writes `dir/NAME.sh` (executable) with `body`, and `dir/NAME.yaml`, a kubeconfig for
+/// `server` whose user runs it with `interactiveMode: Never`; returns the kubeconfig's path.
+fn exec_kubeconfig(server: &FakeApiServer, dir: &Path, name: &str, body: &str) -> String {
+    let script = dir.join(format!("{name}.sh"));
+    std::fs::write(&script, body).expect("write plugin");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    let kc = dir.join(format!("{name}.yaml"));
+    std::fs::write(
+        &kc,
+        kubeconfig_for(
+            &server.url(),
+            &server.ca_pem(),
+            "",
+            &exec_user(&script, "Never"),
+        ),
+    )
+    .expect("write kubeconfig");
+    kc.display().to_string()
+}
+
 /// A credential that outlives the run is fetched once; one that expires during it is fetched
 /// again when it expires (not before every request).
 #[test]
@@ -791,33 +815,15 @@ fn exec_credential_is_fetched_again_only_when_it_expires() {
     let dir = tempfile::tempdir().expect("tempdir");
     let run_with = |expires_in: &str, extra: &[&str]| -> usize {
         let log = dir.path().join(format!("runs-{expires_in}.log"));
-        let script = dir.path().join(format!("plugin-{expires_in}.sh"));
-        std::fs::write(
-            &script,
-            format!(
+        let kc = exec_kubeconfig(
+            &server,
+            dir.path(),
+            &format!("plugin-{expires_in}"),
+            &format!(
                 "#!/bin/sh\necho run >> {}\nexp=$(date -u -d '+{expires_in} seconds' +%Y-%m-%dT%H:%M:%SZ)\nprintf '{{\"apiVersion\":\"client.authentication.k8s.io/v1\",\"kind\":\"ExecCredential\",\"status\":{{\"token\":\"{DEFAULT_TOKEN}\",\"expirationTimestamp\":\"%s\"}}}}' \"$exp\"\n",
                 log.display()
             ),
-        )
-        .expect("write plugin");
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755))
-                .expect("chmod");
-        }
-        let kc = dir.path().join(format!("kc-{expires_in}.yaml"));
-        std::fs::write(
-            &kc,
-            kubeconfig_for(
-                &server.url(),
-                &server.ca_pem(),
-                "",
-                &exec_user(&script, "Never"),
-            ),
-        )
-        .expect("write kubeconfig");
-        let kc = kc.display().to_string();
+        );
         let mut args = vec![NS, "--kubeconfig", kc.as_str(), "-o", "json"];
         args.extend_from_slice(extra);
         let r = run(&args, &[], None);
@@ -906,34 +912,17 @@ fn exec_credential_is_fetched_again_after_a_401() {
     let dir = tempfile::tempdir().expect("tempdir");
     let plugin_for = |who: &str| -> (String, PathBuf) {
         let state = dir.path().join(format!("{who}.runs"));
-        let script = dir.path().join(format!("{who}.sh"));
         // The first run hands out a stale token, the next ones the good one.
-        std::fs::write(
-            &script,
-            format!(
+        let kc = exec_kubeconfig(
+            &server,
+            dir.path(),
+            who,
+            &format!(
                 "#!/bin/sh\nif [ -e {s} ]; then t={DEFAULT_TOKEN}; else t=stale-token; fi\necho run >> {s}\nprintf '{{\"apiVersion\":\"client.authentication.k8s.io/v1\",\"kind\":\"ExecCredential\",\"status\":{{\"token\":\"%s\"}}}}' \"$t\"\n",
                 s = state.display()
             ),
-        )
-        .expect("write plugin");
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755))
-                .expect("chmod");
-        }
-        let kc = dir.path().join(format!("{who}.yaml"));
-        std::fs::write(
-            &kc,
-            kubeconfig_for(
-                &server.url(),
-                &server.ca_pem(),
-                "",
-                &exec_user(&script, "Never"),
-            ),
-        )
-        .expect("write kubeconfig");
-        (kc.display().to_string(), state)
+        );
+        (kc, state)
     };
     let (kc, state) = plugin_for("plugin");
     let r = run(
