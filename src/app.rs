@@ -100,10 +100,7 @@ fn write_reports(result: &CheckResult, reports: &Reports) -> Result<(), String> 
 }
 
 fn write_atomically(path: &std::path::Path, body: &[u8]) -> io::Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => std::path::PathBuf::from("."),
-    };
+    let dir = crate::args::report_dir(path);
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())

@@ -566,19 +566,14 @@ pub struct Environment {
     pub enabled: Option<String>,
     /// Every `AEGIS_SECURITY__*` variable (name, value), for their checks.
     pub aegis: Vec<(String, String)>,
-    /// `KUBECONFIG`: a list of files, as kubectl reads it.
-    pub kubeconfig: Option<std::ffi::OsString>,
-    pub home: Option<PathBuf>,
+    /// What connecting reads: `KUBECONFIG`, `HOME`, the proxy variables, in-cluster, stdin.
+    pub connection: crate::cluster::ConnectionEnv,
     pub no_color: Option<String>,
     pub term: Option<String>,
     pub stdout_tty: bool,
     pub stderr_tty: bool,
-    pub stdin_tty: bool,
     /// Terminal width of stderr, for the live status line.
     pub columns: Option<usize>,
-    pub proxy: crate::cluster::ProxyEnv,
-    pub service_host: Option<String>,
-    pub service_port: Option<String>,
     /// `GITHUB_ACTIONS=true`: running as a GitHub Actions step.
     pub github_actions: bool,
     /// `GITHUB_STEP_SUMMARY`: the job summary file.
@@ -596,19 +591,14 @@ impl Environment {
                         .then(|| (k, v.to_string_lossy().into_owned()))
                 })
                 .collect(),
-            kubeconfig: std::env::var_os("KUBECONFIG"),
-            home: std::env::var_os("HOME").map(PathBuf::from),
+            connection: crate::cluster::ConnectionEnv::from_process(),
             no_color: std::env::var("NO_COLOR").ok(),
             term: std::env::var("TERM").ok(),
             stdout_tty: std::io::stdout().is_terminal(),
             stderr_tty: std::io::stderr().is_terminal(),
-            stdin_tty: std::io::stdin().is_terminal(),
             columns: terminal_size::terminal_size_of(std::io::stderr())
                 .map(|(w, _)| usize::from(w.0))
                 .or_else(|| std::env::var("COLUMNS").ok()?.trim().parse().ok()),
-            proxy: crate::cluster::ProxyEnv::from_lookup(|k| std::env::var(k).ok()),
-            service_host: std::env::var("KUBERNETES_SERVICE_HOST").ok(),
-            service_port: std::env::var("KUBERNETES_SERVICE_PORT").ok(),
             github_actions: std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true"),
             step_summary: std::env::var_os("GITHUB_STEP_SUMMARY")
                 .filter(|v| !v.is_empty())
@@ -728,14 +718,7 @@ pub fn resolve(
     }
     let mut check = cli.to_options(now);
     if let Input::Cluster(target) = &mut check.input {
-        target.env = crate::cluster::ConnectionEnv {
-            kubeconfig: env.kubeconfig.clone(),
-            home: env.home.clone(),
-            proxy: env.proxy.clone(),
-            service_host: env.service_host.clone(),
-            service_port: env.service_port.clone(),
-            stdin_tty: env.stdin_tty,
-        };
+        target.env = env.connection.clone();
     } else {
         // kubectl never rejects its generic flags; offline they have nothing to act on.
         let unused = cli.connection_flags();
@@ -807,6 +790,14 @@ pub fn resolve(
     })
 }
 
+/// The directory a report file goes to (its temporary file too): its parent, or `.`.
+pub fn report_dir(path: &std::path::Path) -> PathBuf {
+    match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
 /// A report path must be writable before anything is requested: its directory exists and a
 /// file can be made there (then removed).
 fn check_writable(path: &std::path::Path) -> Result<(), String> {
@@ -814,11 +805,7 @@ fn check_writable(path: &std::path::Path) -> Result<(), String> {
     if path.is_dir() {
         return Err(format!("--report {shown} is a directory: give a file path"));
     }
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let probe = dir.join(format!(".falco-verify-probe-{}", std::process::id()));
+    let probe = report_dir(path).join(format!(".falco-verify-probe-{}", std::process::id()));
     match std::fs::OpenOptions::new().write(true).create_new(true).open(&probe) {
         Ok(_) => {
             let _ = std::fs::remove_file(&probe);
@@ -931,8 +918,8 @@ pub fn check_label_selector(selector: &str) -> Result<(), String> {
 fn check_kubeconfig(cli: &Cli, env: &Environment) -> Result<(), String> {
     let files = crate::cluster::kubeconfig_files(
         cli.kubeconfig.as_deref(),
-        env.kubeconfig.as_deref(),
-        env.home.as_deref(),
+        env.connection.kubeconfig.as_deref(),
+        env.connection.home.as_deref(),
     );
     let mut names = crate::cluster::kubeconfig::Names::default();
     for f in &files {
