@@ -209,11 +209,18 @@ pub struct Cli {
     #[arg(long, value_name = "N", default_value_t = 1000)]
     pub max_alerts: usize,
 
-    /// Read only the Falco pods on nodes where NAMESPACE's pods run now (plus Falco pods not run
-    /// by a DaemonSet, e.g. k8saudit). Needs list on pods in NAMESPACE; misses pods that ran
-    /// elsewhere earlier in the window.
+    /// Read only the Falco pods on nodes where NAMESPACE's pods ran in the window (its pods now
+    /// and its Scheduled Events; plus Falco pods not run by a DaemonSet, e.g. k8saudit). Needs
+    /// list on pods and events in NAMESPACE.
     #[arg(long)]
     pub nodes_of_namespace: bool,
+
+    /// Map the nodes where NAMESPACE ran in the window (its pods and Scheduled Events) and
+    /// require a Falco pod that watched each: a PASSED then means Falco watched the namespace.
+    /// Needs list on pods and events in NAMESPACE (and nodes, to say why a node has no Falco).
+    /// `--node-coverage=false` checks the Falco pods only.
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_value = "true", default_missing_value = "true", value_parser = clap::builder::BoolishValueParser::new())]
+    pub node_coverage: bool,
 
     /// Longest log line parsed; longer lines are counted, reported and skipped.
     #[arg(long, value_name = "BYTES", default_value_t = crate::falco::DEFAULT_MAX_LINE, value_parser = parse_line_limit)]
@@ -1070,6 +1077,7 @@ impl Cli {
         o.max_alerts = self.max_alerts;
         o.max_line = self.max_line_bytes;
         o.nodes_of_namespace = self.nodes_of_namespace;
+        o.node_coverage = self.node_coverage;
         o.input = if self.logs.is_empty() {
             Input::Cluster(Box::new(Target {
                 kubeconfig: self.kubeconfig.clone(),

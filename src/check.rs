@@ -14,11 +14,13 @@ use crate::cluster::{self, Target};
 use crate::falco::{self, Priority};
 use crate::source::discover::{discover, Discovered, NotFound};
 use crate::source::pods::PodReader;
-use crate::source::{files, LiveSender, Progress, Stop, StopSignal};
+use crate::source::{files, gather, LiveSender, Progress, Stop, StopSignal};
+use crate::verdict::nodes::{self, FalcoOnNode};
 use crate::verdict::{
-    self, AlertFilter, AlertList, CheckResult, Echo, Findings, Gap, GapKind, GroupBy, Ignores,
-    InputKind, LogOrigin, PodReport, Scope, Skip, Tally, Window,
+    self, AlertFilter, AlertList, CheckResult, CoverageMode, Echo, Findings, GroupBy, Ignores,
+    InputKind, LogOrigin, NodeCoverage, Scope, Skip, Tally, Window,
 };
+use k8s_openapi::api::core::v1::Pod;
 
 /// Where Falco's output is read from.
 #[derive(Debug, Clone)]
@@ -67,8 +69,10 @@ pub struct CheckOptions {
     pub max_alerts: usize,
     /// Longest log line kept; longer lines are counted and skipped.
     pub max_line: usize,
-    /// Only the Falco pods on nodes where the namespace's pods run (plus k8saudit ones).
+    /// Only the Falco pods on nodes where the namespace's pods ran (plus k8saudit ones).
     pub nodes_of_namespace: bool,
+    /// Map the nodes where the namespace ran and require a Falco pod watching each (default).
+    pub node_coverage: bool,
     /// Reference "now" for `since_minutes`.
     pub now: DateTime<Utc>,
     /// Accepted noise: counted and shown, never blocking.
@@ -101,6 +105,7 @@ impl CheckOptions {
             max_alerts: 1000,
             max_line: falco::DEFAULT_MAX_LINE,
             nodes_of_namespace: false,
+            node_coverage: true,
             now: Utc::now(),
             ignores: Ignores::default(),
             group_by: None,
@@ -119,6 +124,17 @@ impl CheckOptions {
         self.selector
             .as_deref()
             .unwrap_or(cluster::DEFAULT_SELECTOR)
+    }
+
+    /// How node coverage is checked for these options.
+    pub fn coverage_mode(&self) -> CoverageMode {
+        if self.is_offline() {
+            CoverageMode::Offline
+        } else if self.node_coverage && self.scope.namespace().is_some() {
+            CoverageMode::Nodes
+        } else {
+            CoverageMode::Off
+        }
     }
 
     /// The alert filter these options describe.
@@ -176,7 +192,8 @@ pub async fn run(
         let why = Skip::Disabled {
             value: value.clone(),
         };
-        let findings = Findings::skipped(tally, why, vec![]);
+        let findings =
+            Findings::skipped(tally, why, vec![], NodeCoverage::new(opts.coverage_mode()));
         return verdict::conclude(opts.echo(opts.selector_or_default().to_string()), findings);
     }
     let (stop_tx, stop) = StopSignal::channel();
@@ -251,6 +268,7 @@ async fn read_cluster(
         pods,
         scope,
         mut warnings,
+        placement,
     } = match discover(target, opts, discover_deadline).await {
         Ok(d) => d,
         Err(NotFound {
@@ -260,7 +278,8 @@ async fn read_cluster(
             connection,
         }) => {
             let tally = Tally::with_alerts(filter.clone(), LogOrigin::default(), alerts);
-            let mut f = Findings::skipped(tally, why, warnings);
+            let coverage = NodeCoverage::new(opts.coverage_mode());
+            let mut f = Findings::skipped(tally, why, warnings, coverage);
             f.connection = connection;
             return (selector, f);
         }
@@ -270,6 +289,18 @@ async fn read_cluster(
             .store(pods.len(), std::sync::atomic::Ordering::Relaxed);
     }
     let following = opts.follow.is_some();
+    let placement = match placement {
+        Some(Ok(p)) => {
+            warnings.extend(p.notes.iter().cloned());
+            Ok(Some(p))
+        }
+        Some(Err(e)) => Err(e),
+        None => Ok(None),
+    };
+    let namespace_nodes = match &placement {
+        Ok(Some(p)) => Some(Arc::new(crate::source::placement::node_names(p))),
+        _ => None,
+    };
     // Following has no deadline of its own: the window end or the user stops it.
     let far = Instant::now() + Duration::from_secs(60 * 60 * 24 * 365);
     let reader = PodReader {
@@ -284,6 +315,7 @@ async fn read_cluster(
         stop: stop.clone(),
         live: live.clone(),
         progress: opts.progress.clone(),
+        namespace_nodes,
     };
     // Followed logs stay open for the whole window: each needs its own stream.
     let limit = Arc::new(Semaphore::new(if following {
@@ -292,7 +324,9 @@ async fn read_cluster(
         opts.max_concurrency.max(1)
     }));
     let mut tasks = Vec::new();
-    let spawn = |pod: k8s_openapi::api::core::v1::Pod, tasks: &mut Vec<_>| {
+    let mut watchers = Vec::new();
+    let mut spawn = |pod: Pod, tasks: &mut Vec<_>| {
+        watchers.extend(watcher_of(&pod, opts));
         let (reader, limit) = (reader.clone(), limit.clone());
         let name = cluster::name_of(&pod);
         let task = tokio::spawn(async move {
@@ -329,55 +363,42 @@ async fn read_cluster(
             }
         }
     }
-    let mut findings = Findings {
-        connection: Some(crate::verdict::Connection {
-            context: cluster.context().map(str::to_string),
-            server: cluster.server().to_string(),
-        }),
-        tally: Tally::with_alerts(filter.clone(), LogOrigin::default(), alerts),
-        pods: Vec::new(),
-        raw_lines: 0,
-        parsed_records: 0,
-        skipped: None,
-        scope: Some(if following {
-            format!("{scope}, followed live")
-        } else {
-            scope
-        }),
-        warnings,
-    };
+    let tally = Tally::with_alerts(filter.clone(), LogOrigin::default(), alerts);
+    let mut findings = Findings::new(tally, NodeCoverage::new(opts.coverage_mode()));
+    findings.connection = Some(crate::verdict::Connection {
+        context: cluster.context().map(str::to_string),
+        server: cluster.server().to_string(),
+    });
+    findings.scope = Some(if following {
+        format!("{scope}, followed live")
+    } else {
+        scope
+    });
+    findings.warnings = warnings;
     // Followers drain briefly after the stop; one grace period for all of them.
     let grace = following.then(|| Instant::now() + Duration::from_secs(5));
-    for (name, task) in tasks {
-        let joined = match grace {
-            Some(g) => tokio::time::timeout_at(g, task).await.ok(),
-            None => Some(task.await),
-        };
-        match joined {
-            Some(Ok(r)) => {
-                findings.raw_lines += r.report.lines_read;
-                findings.parsed_records += r.parsed;
-                findings.tally.merge(r.tally);
-                findings.warnings.extend(r.warnings);
-                findings.pods.push(r.report);
+    gather(&mut findings, tasks, grace).await;
+    if let (CoverageMode::Nodes, Some(ns)) = (opts.coverage_mode(), opts.scope.namespace()) {
+        findings.node_coverage = match &placement {
+            Ok(Some(p)) => {
+                let end = opts.window.end.unwrap_or_else(Utc::now);
+                nodes::judge(p, &watchers, &findings.pods, opts.window, end, ns)
             }
-            // A reader that failed or hung is a pod not read, never a pod that passed.
-            Some(Err(e)) => findings
-                .pods
-                .push(failed(name, format!("reading failed: {e}"))),
-            None => findings.pods.push(failed(
-                name,
-                "did not stop within 5s of the window end".to_string(),
-            )),
-        }
+            Ok(None) => NodeCoverage::new(CoverageMode::Nodes),
+            Err(e) => NodeCoverage::unmapped(ns, &e.to_string()),
+        };
     }
     (selector, findings)
 }
 
-fn failed(name: String, why: String) -> PodReport {
-    PodReport {
-        name,
-        gaps: vec![Gap::new(GapKind::Unreadable, why)],
-        ..PodReport::default()
-    }
+/// The Falco pod as node coverage sees it, when it watches a node.
+fn watcher_of(pod: &Pod, opts: &CheckOptions) -> Option<FalcoOnNode> {
+    let node = cluster::node_of(pod).filter(|_| cluster::watches_its_node(pod))?;
+    let container = cluster::choose_container(pod, opts.container.as_deref()).ok()?;
+    let cov = cluster::coverage(pod, &container, opts.window.start);
+    Some(FalcoOnNode {
+        pod: cluster::name_of(pod),
+        node,
+        watching_since: cov.watching_since,
+    })
 }

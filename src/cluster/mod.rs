@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures::io::{AsyncBufRead, AsyncBufReadExt};
-use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
+use k8s_openapi::api::core::v1::{ContainerStatus, Event, Node, Pod};
 use kube::api::{Api, ListParams, LogParams};
 use kube::{Client, Config};
 use tokio::time::{sleep, timeout_at, Instant};
@@ -333,13 +333,49 @@ impl Cluster {
         if !selector.is_empty() {
             lp = lp.labels(selector);
         }
-        let what = Some(("list", "pods", namespace));
-        let list = retry(deadline, self.request_timeout, "listing pods", || {
+        let api = |c| Api::<Pod>::namespaced(c, namespace);
+        self.list(api, "pods", namespace, lp, deadline).await
+    }
+
+    /// Lists the Events of `namespace` matching the field selector.
+    pub async fn list_events(
+        &self,
+        namespace: &str,
+        fields: &str,
+        deadline: Instant,
+    ) -> Result<Vec<Event>, ClusterError> {
+        let lp = ListParams::default().fields(fields);
+        let api = |c| Api::<Event>::namespaced(c, namespace);
+        self.list(api, "events", namespace, lp, deadline).await
+    }
+
+    /// Lists the cluster's Nodes.
+    pub async fn list_nodes(&self, deadline: Instant) -> Result<Vec<Node>, ClusterError> {
+        let api = |c| Api::<Node>::all(c);
+        self.list(api, "nodes", "", ListParams::default(), deadline)
+            .await
+    }
+
+    /// One list request through `api` (namespaced, or cluster-wide), retrying transient errors
+    /// until `deadline`.
+    async fn list<K>(
+        &self,
+        api: impl Fn(Client) -> Api<K>,
+        resource: &'static str,
+        namespace: &str,
+        lp: ListParams,
+        deadline: Instant,
+    ) -> Result<Vec<K>, ClusterError>
+    where
+        K: kube::Resource<DynamicType = ()> + Clone + std::fmt::Debug + serde::de::DeserializeOwned,
+    {
+        let what = Some(("list", resource, namespace));
+        let doing = format!("listing {resource}");
+        let list = retry(deadline, self.request_timeout, &doing, || {
             self.call(deadline, |client| {
-                let lp = lp.clone();
+                let (lp, api) = (lp.clone(), api(client));
                 async move {
-                    Api::<Pod>::namespaced(client, namespace)
-                        .list(&lp)
+                    api.list(&lp)
                         .await
                         .map_err(|e| classify(e, &self.server, what))
                 }
@@ -601,6 +637,8 @@ pub struct Coverage {
     pub read_previous: bool,
     /// When the current instance started running (to tell a rotated log from a quiet one).
     pub running_since: Option<DateTime<Utc>>,
+    /// When the earliest instance read started: Falco on this node watched from then on.
+    pub watching_since: Option<DateTime<Utc>>,
     /// What part of the window is known to be lost before reading.
     pub gaps: Vec<Gap>,
 }
@@ -713,6 +751,7 @@ pub fn coverage(pod: &Pod, container: &str, window_start: DateTime<Utc>) -> Cove
         (true, Some(t)) => t.started_at.as_ref().map(time_of),
         _ => cov.running_since,
     };
+    cov.watching_since = earliest;
     if let Some(e) = earliest.filter(|e| *e > window_start + chrono::Duration::seconds(60)) {
         if !cov.gaps.iter().any(|g| g.kind == GapKind::InstancesLost) {
             cov.gaps.push(Gap::new(
@@ -730,6 +769,13 @@ pub fn coverage(pod: &Pod, container: &str, window_start: DateTime<Utc>) -> Cove
 /// The pod's node, for reports.
 pub fn node_of(pod: &Pod) -> Option<String> {
     pod.spec.as_ref().and_then(|s| s.node_name.clone())
+}
+
+/// Whether the pod watches its own node: a DaemonSet's pod, or one no controller owns. A
+/// Deployment's (k8saudit) sees the cluster's audit events, not a node's system calls.
+pub fn watches_its_node(pod: &Pod) -> bool {
+    let owners = pod.metadata.owner_references.as_deref().unwrap_or_default();
+    owners.is_empty() || is_daemonset_pod(pod)
 }
 
 /// Whether a DaemonSet owns the pod (Falco's per-node syscall pods); k8saudit Falco usually runs

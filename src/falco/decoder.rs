@@ -394,7 +394,7 @@ impl<S: EventSink> Decoder<S> {
                     return;
                 }
                 // The sink wants every line that holds a drop notice: one scan for both.
-                if body.len() <= RUNTIME_SPLIT && !self.sink.wants(body) {
+                if body.len() <= RUNTIME_SPLIT && !self.sink.wants(body) && !is_metrics_json(body) {
                     self.recognize(|| looks_like_falco_json(body));
                     return;
                 }
@@ -606,7 +606,7 @@ impl<S: EventSink> Decoder<S> {
         if let Some(t) = time {
             self.set_reference(t);
         }
-        if !self.sink.wants(&open.buf) {
+        if !self.sink.wants(&open.buf) && !is_metrics_text(&open.buf) {
             return;
         }
         self.stats.parsed += 1;
@@ -655,6 +655,22 @@ impl<S: EventSink> Decoder<S> {
 fn looks_like_falco_json(body: &[u8]) -> bool {
     memchr::memmem::find(body, b"\"priority\"").is_some()
         && memchr::memmem::find(body, b"\"rule\"").is_some()
+}
+
+/// Falco's metrics snapshot as JSON, tested without parsing (Falco's own message, wanted
+/// whatever the filter): the `metrics.output_file` shape (`"sample"` first or, keys sorted,
+/// last) or the `Falco internal: metrics snapshot` alert (its rule and output come early).
+fn is_metrics_json(body: &[u8]) -> bool {
+    let body = body.trim_ascii_end();
+    let tail = &body[body.len().saturating_sub(48)..];
+    body.starts_with(b"{\"sample\"")
+        || memmem::find(tail, b"\"sample\"").is_some()
+        || memmem::find(&body[..body.len().min(512)], b"metrics snapshot").is_some()
+}
+
+/// A text record that is Falco's metrics snapshot.
+fn is_metrics_text(record: &[u8]) -> bool {
+    is_internal_record(record) && memmem::find(record, b"metrics snapshot").is_some()
 }
 
 /// Whether a text record carries a workload namespace token of Falco's.

@@ -44,6 +44,76 @@ pub struct Event {
     /// A text time of day dated without a zone (from nearby lines, or a stamp in local time):
     /// its clock may be off by the node's UTC offset.
     pub loosely_dated: bool,
+    /// The alert is about a container (a container id that is not `host`): with no namespace
+    /// resolved, it may belong to any namespace that ran on the node.
+    pub in_container: bool,
+    /// How the namespace was found when Falco's own namespace field was unresolved.
+    pub attributed_by: Option<Attribution>,
+    /// Falco's metrics snapshot (an internal message): evidence that Falco was alive.
+    pub metrics: Option<Metrics>,
+}
+
+/// How an alert's namespace was worked out when Falco did not label it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Attribution {
+    /// A dockershim-style container name, `k8s_<container>_<pod>_<namespace>_<uid>_<attempt>`.
+    ContainerName,
+}
+
+/// The counters of one Falco metrics snapshot that say whether Falco saw everything.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Metrics {
+    /// Events the kernel driver dropped since Falco started (`scap.n_drops`).
+    pub n_drops: Option<u64>,
+    /// The same as a percentage of the events seen (`scap.n_drops_perc`).
+    pub n_drops_perc: Option<f64>,
+    /// `falco.hostname`: the node Falco runs on.
+    pub hostname: Option<String>,
+}
+
+impl Metrics {
+    fn of(fields: Option<&Map<String, Value>>) -> Metrics {
+        let get = |k: &str| fields.and_then(|f| f.get(k));
+        Metrics {
+            n_drops: get("scap.n_drops").and_then(Value::as_u64),
+            n_drops_perc: get("scap.n_drops_perc").and_then(Value::as_f64),
+            hostname: get("falco.hostname")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+        }
+    }
+}
+
+/// The parts of a dockershim-style container name: `(container, pod, namespace)`. Kubernetes
+/// names cannot hold `_`, so the shape is exact: six parts, the first `k8s`, the last a number.
+pub fn dockershim_name(name: &str) -> Option<(&str, &str, &str)> {
+    let parts: Vec<&str> = name.split('_').collect();
+    match parts.as_slice() {
+        ["k8s", container, pod, ns, uid, attempt]
+            if !container.is_empty()
+                && !pod.is_empty()
+                && is_dns_label(ns)
+                && !uid.is_empty()
+                && !attempt.is_empty()
+                && attempt.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            Some((container, pod, ns))
+        }
+        _ => None,
+    }
+}
+
+fn is_dns_label(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+/// A value Falco prints for a field it could not resolve.
+fn unresolved(v: &str) -> bool {
+    v.is_empty() || v == "<NA>"
 }
 
 impl Event {
@@ -64,6 +134,47 @@ impl Event {
             audit_namespaces: Vec::new(),
             origin: None,
             loosely_dated: false,
+            in_container: false,
+            attributed_by: None,
+            metrics: None,
+        }
+    }
+
+    /// An alert about a container whose namespace Falco could not resolve (and no container
+    /// name told it either): it may be any namespace's that ran on the node.
+    pub fn is_unlabelled(&self) -> bool {
+        !self.internal
+            && self.in_container
+            && self.namespace.is_none()
+            && self.audit_namespaces.is_empty()
+    }
+
+    /// Where the container facts are: `output_fields` when printed, else the output's tokens.
+    fn place_container(&mut self, text: &[u8]) {
+        let field = |k: &str| {
+            self.output_fields
+                .as_ref()
+                .and_then(|f| f.get(k))
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        };
+        let token = |k: &[u8]| {
+            tokens(text, k)
+                .last()
+                .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+        };
+        let (id, name) = if self.output_fields.is_some() {
+            (field("container.id"), field("container.name"))
+        } else {
+            (token(b"container_id="), token(b"container_name="))
+        };
+        self.in_container = id.is_some_and(|id| !unresolved(&id) && id != "host");
+        if self.namespace.is_some() || !self.audit_namespaces.is_empty() {
+            return;
+        }
+        if let Some((_, _, ns)) = name.as_deref().and_then(dockershim_name) {
+            self.namespace = Some(ns.to_string());
+            self.attributed_by = Some(Attribution::ContainerName);
         }
     }
 
@@ -207,6 +318,11 @@ impl Workload {
         let repository = field("container.image.repository")
             .or_else(|| token(&[b"container_image_repository=", b"container_image="]));
         let tag = field("container.image.tag").or_else(|| token(&[b"container_image_tag="]));
+        // A dockershim-style name holds the pod and the container Falco could not resolve.
+        let (pod, container) = match container.as_deref().and_then(dockershim_name) {
+            Some((c, p, _)) => (pod.or_else(|| Some(p.to_string())), Some(c.to_string())),
+            None => (pod, container),
+        };
         let image = match (repository, tag) {
             // `container_image=` may already hold the tag.
             (Some(r), Some(t)) if !r.ends_with(&format!(":{t}")) => Some(format!("{r}:{t}")),
@@ -261,7 +377,7 @@ pub fn parse_text(record: &[u8]) -> Option<(EventClock, Event)> {
         EventClock::Absolute(t) => Some(t),
         EventClock::TimeOfDay(_) => None,
     };
-    let event = Event {
+    let mut event = Event {
         format: Format::Text,
         internal,
         time,
@@ -276,7 +392,16 @@ pub fn parse_text(record: &[u8]) -> Option<(EventClock, Event)> {
         audit_namespaces: names.audit,
         origin: None,
         loosely_dated: false,
+        in_container: false,
+        attributed_by: None,
+        metrics: internal.then(|| Metrics::of(None)).filter(|_| {
+            message.starts_with("Falco metrics snapshot")
+                || message.starts_with("Falco internal: metrics snapshot")
+        }),
     };
+    if !internal {
+        event.place_container(message_bytes);
+    }
     Some((clock, event))
 }
 
@@ -355,6 +480,9 @@ fn str_field(m: &Map<String, Value>, key: &str) -> Option<String> {
 /// Parses one JSON line. `None` when it is not a Falco record (malformed JSON, or JSON of another shape).
 pub fn parse_json(line: &[u8]) -> Option<Event> {
     let mut m = parse_json_value(line)?;
+    if let Some(e) = metrics_sample(&mut m) {
+        return Some(e);
+    }
     let rule = str_field(&m, "rule");
     let output = str_field(&m, "output");
     let has_priority = m.contains_key("priority");
@@ -405,7 +533,9 @@ pub fn parse_json(line: &[u8]) -> Option<Event> {
         )
     };
 
-    Some(Event {
+    let metrics = (internal && is_metrics_snapshot(rule.as_deref(), output.as_deref()))
+        .then(|| Metrics::of(output_fields.as_ref()));
+    let mut event = Event {
         format: Format::Json,
         internal,
         time,
@@ -420,6 +550,57 @@ pub fn parse_json(line: &[u8]) -> Option<Event> {
         audit_namespaces: names.audit,
         origin: None,
         loosely_dated: false,
+        in_container: false,
+        attributed_by: None,
+        metrics,
+    };
+    if !internal {
+        let text = event.output.clone().unwrap_or_default();
+        event.place_container(text.as_bytes());
+    }
+    Some(event)
+}
+
+fn is_metrics_snapshot(rule: Option<&str>, output: Option<&str>) -> bool {
+    rule.is_some_and(|r| r.contains("metrics snapshot"))
+        || output.is_some_and(|o| o.contains("Falco metrics snapshot"))
+}
+
+/// Falco's metrics written with `metrics.output_file` (users point it at stdout):
+/// `{"output_fields": {...}, "sample": N}`. Falco's own message, with no priority or rule.
+fn metrics_sample(m: &mut Map<String, Value>) -> Option<Event> {
+    if m.contains_key("priority") || !m.get("sample").is_some_and(Value::is_number) {
+        return None;
+    }
+    let fields = match m.remove("output_fields") {
+        Some(Value::Object(f)) => f,
+        _ => return None,
+    };
+    let time = fields
+        .get("evt.time")
+        .and_then(Value::as_i64)
+        .map(|ns| Utc.timestamp_nanos(ns));
+    Some(Event {
+        format: Format::Json,
+        internal: true,
+        time,
+        priority: None,
+        priority_text: String::new(),
+        rule: Some("Falco internal: metrics snapshot".to_string()),
+        source: Some("internal".to_string()),
+        hostname: fields
+            .get("falco.hostname")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        output: None,
+        metrics: Some(Metrics::of(Some(&fields))),
+        output_fields: Some(fields),
+        namespace: None,
+        audit_namespaces: Vec::new(),
+        origin: None,
+        loosely_dated: false,
+        in_container: false,
+        attributed_by: None,
     })
 }
 

@@ -107,9 +107,8 @@ mod tests {
                 group_by: None,
                 window_end: chrono::DateTime::UNIX_EPOCH,
             },
-            crate::verdict::Findings {
-                connection: None,
-                tally: crate::verdict::Tally::new(
+            crate::verdict::Findings::new(
+                crate::verdict::Tally::new(
                     std::sync::Arc::new(crate::verdict::AlertFilter::new(
                         "n",
                         crate::verdict::Window {
@@ -121,13 +120,8 @@ mod tests {
                     Default::default(),
                     10,
                 ),
-                pods: vec![],
-                raw_lines: 0,
-                parsed_records: 0,
-                skipped: None,
-                scope: None,
-                warnings: vec![],
-            },
+                crate::verdict::NodeCoverage::new(crate::verdict::CoverageMode::Offline),
+            ),
         );
         let j = to_string(&r);
         assert!(!j.contains('\u{202e}') && !j.contains('\u{9b}'), "{j}");

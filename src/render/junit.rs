@@ -49,8 +49,29 @@ pub fn to_string(r: &CheckResult) -> String {
     // fails the suite.
     let orphan = r.verdict == Verdict::Blocked && rule_failures == 0;
     let failures = rule_failures + usize::from(orphan);
-    let errors = r.pods.iter().filter(|p| !p.is_closed()).count();
-    let tests = rules.len() + r.pods.len().max(usize::from(skipped)) + usize::from(orphan);
+    // Node coverage: a testcase per node where the namespace ran, one for a map not made.
+    let nodes = &r.node_coverage;
+    let node_cases: Vec<(String, Vec<&crate::verdict::Gap>)> = if skipped {
+        Vec::new()
+    } else {
+        nodes
+            .gaps
+            .iter()
+            .map(|g| ("(node map)".to_string(), vec![g]))
+            .chain(
+                nodes
+                    .nodes
+                    .iter()
+                    .map(|n| (n.node.clone(), n.gaps.iter().collect())),
+            )
+            .collect()
+    };
+    let errors = r.pods.iter().filter(|p| !p.is_closed()).count()
+        + node_cases.iter().filter(|(_, g)| !g.is_empty()).count();
+    let tests = rules.len()
+        + r.pods.len().max(usize::from(skipped))
+        + usize::from(orphan)
+        + node_cases.len();
     let _ = writeln!(o, r#"<?xml version="1.0" encoding="UTF-8"?>"#);
     let _ = writeln!(
         o,
@@ -204,6 +225,32 @@ pub fn to_string(r: &CheckResult) -> String {
             let _ = writeln!(o, "</error>");
             let _ = writeln!(o, "    </testcase>");
         }
+    }
+    for (node, gaps) in &node_cases {
+        let _ = write!(
+            o,
+            r#"    <testcase classname="falco.nodes" name="{}""#,
+            xml(node)
+        );
+        if gaps.is_empty() {
+            let _ = writeln!(o, "/>");
+            continue;
+        }
+        let _ = writeln!(o, ">");
+        let kinds: Vec<&str> = gaps.iter().map(|g| g.kind.as_str()).collect();
+        let _ = write!(
+            o,
+            r#"      <error type="NodeCoverageGap" message="{}">"#,
+            xml(&format!(
+                "not watched for the whole window: {}",
+                kinds.join(", ")
+            ))
+        );
+        for g in gaps {
+            let _ = writeln!(o, "{}", xml(&format!("{}: {}", g.kind, g.message)));
+        }
+        let _ = writeln!(o, "</error>");
+        let _ = writeln!(o, "    </testcase>");
     }
     let _ = writeln!(o, "  </testsuite>");
     let _ = writeln!(o, "</testsuites>");

@@ -130,6 +130,46 @@ pub fn to_string(r: &CheckResult) -> String {
         }
         o.push('\n');
     }
+    let nodes = &r.node_coverage;
+    for g in &nodes.gaps {
+        let _ = writeln!(o, "**{}**: {}\n", g.kind, cell(&g.message));
+    }
+    if !nodes.nodes.is_empty() {
+        let _ = writeln!(
+            o,
+            "#### Nodes where {} ran: {}/{} watched by Falco\n",
+            cell(&r.namespace_filter),
+            nodes.covered(),
+            nodes.nodes.len()
+        );
+        let _ = writeln!(
+            o,
+            "| node | pods of the namespace | Falco pod | read | coverage |\n|---|---|---|---|---|"
+        );
+        for n in &nodes.nodes {
+            let coverage = if n.covered {
+                "covered".to_string()
+            } else {
+                n.gaps
+                    .iter()
+                    .map(|g| format!("**{}**: {}", g.kind, cell(&g.message)))
+                    .collect::<Vec<_>>()
+                    .join("<br>")
+            };
+            let read = match (&n.read_from, &n.read_to) {
+                (Some(f), Some(t)) => format!("{f}..{t}"),
+                _ => "-".to_string(),
+            };
+            let _ = writeln!(
+                o,
+                "| {} | {} | {} | {read} | {coverage} |",
+                cell(&n.node),
+                cell(&n.namespace_pods.join(", ")),
+                cell(n.falco_pod.as_deref().unwrap_or("-")),
+            );
+        }
+        o.push('\n');
+    }
     let mut facts = vec![format!("falco-verify {}", r.tool_version)];
     if let Some(c) = &r.context {
         facts.push(format!("context {}", cell(c)));

@@ -10,7 +10,7 @@ use super::sanitize::neutralize;
 use super::Style;
 use crate::falco::Priority;
 use crate::verdict::breakdown::sparkline;
-use crate::verdict::{Alert, CheckResult, Verdict};
+use crate::verdict::{Alert, CheckResult, CoverageMode, Verdict};
 
 /// Writes the human view.
 pub fn write(w: &mut dyn Write, r: &CheckResult, style: Style) -> io::Result<()> {
@@ -166,14 +166,28 @@ fn text(r: &CheckResult, style: Style) -> String {
                 for g in &p.gaps {
                     let _ = writeln!(o, "      {}: {}", g.kind, neutralize(&g.message));
                 }
+                if let (true, Some(m)) = (style.wide, &p.falco_metrics) {
+                    let _ = writeln!(
+                        o,
+                        "      Falco metrics snapshot at {}: {} event(s) dropped{}",
+                        m.time.as_deref().unwrap_or("(no time)"),
+                        m.metrics.n_drops.map_or("?".to_string(), |d| d.to_string()),
+                        m.metrics
+                            .n_drops_perc
+                            .map(|p| format!(" ({p}%)"))
+                            .unwrap_or_default()
+                    );
+                }
             }
         }
+        node_table(&mut o, r);
     }
     o.push('\n');
     let word = verdict_word(r.verdict, style.color);
     let line = match r.verdict {
         Verdict::Passed => format!(
-            "{word}: no Falco alert at or above {} {} ({} below the threshold{})",
+            "{word}: {}no Falco alert at or above {} {} ({} below the threshold{})",
+            watched(r),
             r.severity_threshold,
             if r.all_namespaces {
                 "in any namespace".to_string()
@@ -191,6 +205,86 @@ fn text(r: &CheckResult, style: Style) -> String {
     };
     let _ = writeln!(o, "{line}");
     o
+}
+
+/// What a PASSED proves about Falco watching the namespace.
+fn watched(r: &CheckResult) -> String {
+    let c = &r.node_coverage;
+    match c.mode {
+        CoverageMode::Nodes if c.mapped && !c.nodes.is_empty() => format!(
+            "Falco watched {} on {} node(s); ",
+            neutralize(&r.namespace_filter),
+            c.nodes.len()
+        ),
+        _ => String::new(),
+    }
+}
+
+/// Where the namespace ran and which Falco pod watched each node.
+fn node_table(o: &mut String, r: &CheckResult) {
+    let c = &r.node_coverage;
+    let ns = neutralize(&r.namespace_filter);
+    match c.mode {
+        CoverageMode::Offline => {
+            let _ = writeln!(
+                o,
+                "\nNode coverage: offline input, no node map (every input counts as a node where {ns} ran)"
+            );
+            return;
+        }
+        CoverageMode::Off if !r.all_namespaces => {
+            let _ = writeln!(
+                o,
+                "\nNode coverage: off (--node-coverage=false): Falco pods only"
+            );
+            return;
+        }
+        CoverageMode::Off => return,
+        CoverageMode::Nodes => {}
+    }
+    for g in &c.gaps {
+        let _ = writeln!(o, "\nNode coverage: {}: {}", g.kind, neutralize(&g.message));
+    }
+    if !c.mapped {
+        return;
+    }
+    if c.nodes.is_empty() {
+        let _ = writeln!(
+            o,
+            "\nNode coverage: no pod of {ns} ran on any node in the window"
+        );
+        return;
+    }
+    let _ = writeln!(
+        o,
+        "\nNodes where {ns} ran ({}/{} watched):",
+        c.covered(),
+        c.nodes.len()
+    );
+    let _ = writeln!(
+        o,
+        "  {:<24} {:<28} {:<28} {:<41} {:<8} STATUS",
+        "NODE", "PODS OF NAMESPACE", "FALCO POD", "READ", "CANARY"
+    );
+    for n in &c.nodes {
+        let read = match (&n.read_from, &n.read_to) {
+            (Some(f), Some(t)) => format!("{f}..{t}"),
+            _ => "-".to_string(),
+        };
+        let _ = writeln!(
+            o,
+            "  {:<24} {:<28} {:<28} {:<41} {:<8} {}",
+            truncate(&neutralize(&n.node), 24),
+            truncate(&neutralize(&n.namespace_pods.join(",")), 28),
+            truncate(&neutralize(n.falco_pod.as_deref().unwrap_or("-")), 28),
+            read,
+            neutralize(n.canary.as_deref().unwrap_or("-")),
+            if n.covered { "covered" } else { "GAPS" }
+        );
+        for g in &n.own_gaps {
+            let _ = writeln!(o, "      {}: {}", g.kind, neutralize(&g.message));
+        }
+    }
 }
 
 fn timeline(o: &mut String, r: &CheckResult, style: Style) {

@@ -1,7 +1,6 @@
 //! Finding the Falco pods to read: connect, list by selector (with the Helm chart's label as a
 //! fallback), and narrow to `--nodes-of-namespace` when asked.
 
-use std::collections::BTreeSet;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Pod;
@@ -9,6 +8,8 @@ use tokio::time::Instant;
 
 use crate::check::CheckOptions;
 use crate::cluster::{self, Cluster, ClusterError, Target};
+use crate::source::placement;
+use crate::verdict::nodes::Placement;
 use crate::verdict::{Connection, Skip};
 
 /// The Falco pods to read.
@@ -19,6 +20,8 @@ pub struct Discovered {
     /// Which pods were chosen and why, for the result's `scope`.
     pub scope: String,
     pub warnings: Vec<String>,
+    /// Where the namespace ran (`None`: not asked for; `Err`: could not be mapped).
+    pub placement: Option<Result<Placement, ClusterError>>,
 }
 
 /// Why there are no Falco pods to read.
@@ -117,10 +120,16 @@ pub async fn discover(
     }
     pods.sort_by_key(cluster::name_of);
     let mut scope = format!("all {} Falco pod(s)", pods.len());
-    if let (true, Some(target_ns)) = (opts.nodes_of_namespace, opts.scope.namespace()) {
-        let workloads = match cluster.list_pods(target_ns, "", deadline).await {
-            Ok(p) => p,
-            Err(e) => {
+    let target_ns = opts.scope.namespace();
+    let wanted = opts.node_coverage || opts.nodes_of_namespace;
+    let mut placement = match target_ns.filter(|_| wanted) {
+        Some(ns) => Some(placement::map(&cluster, ns, opts.window, opts.now, deadline).await),
+        None => None,
+    };
+    if let (true, Some(target_ns)) = (opts.nodes_of_namespace, target_ns) {
+        let map = match placement.take() {
+            Some(Ok(m)) => m,
+            Some(Err(e)) => {
                 return Err(fail(
                     &selector,
                     Skip::NodesOfNamespace(e),
@@ -128,30 +137,33 @@ pub async fn discover(
                     &connection,
                 ))
             }
+            None => Placement::default(),
         };
-        let nodes: BTreeSet<String> = workloads.iter().filter_map(cluster::node_of).collect();
+        let nodes = placement::node_names(&map);
         let total = pods.len();
         let (kept, left): (Vec<_>, Vec<_>) = pods.into_iter().partition(|p| {
             !cluster::is_daemonset_pod(p) || cluster::node_of(p).is_some_and(|n| nodes.contains(&n))
         });
         pods = kept;
         scope = format!(
-            "--nodes-of-namespace: {} of {total} Falco pod(s), on the {} node(s) where pods of {target_ns} run now ({}) plus Falco pods not run by a DaemonSet (k8saudit); {} skipped",
+            "--nodes-of-namespace: {} of {total} Falco pod(s), on the {} node(s) where pods of {target_ns} ran in the window ({}) plus Falco pods not run by a DaemonSet (k8saudit); {} skipped",
             pods.len(),
             nodes.len(),
             nodes.iter().cloned().collect::<Vec<_>>().join(", "),
             left.len()
         );
         warnings.push(format!(
-            "{scope}. Alerts from pods of {target_ns} that ran on other nodes earlier in the window are not seen"
+            "{scope}. Pods of {target_ns} deleted before the Events kept by the API server are not on the map"
         ));
+        let workloads = map.nodes.values().map(|u| u.pods.len()).sum();
         if pods.is_empty() {
             let why = Skip::NoPodsOnNodes {
                 namespace: target_ns.to_string(),
-                workloads: workloads.len(),
+                workloads,
             };
             return Err(fail(&selector, why, &mut warnings, &connection));
         }
+        placement = opts.node_coverage.then_some(Ok(map));
     }
     Ok(Discovered {
         cluster,
@@ -159,5 +171,6 @@ pub async fn discover(
         pods,
         scope,
         warnings,
+        placement,
     })
 }

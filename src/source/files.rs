@@ -7,10 +7,11 @@ use std::io::Read;
 
 use tokio::sync::mpsc;
 
-use super::{note_stats, SourceRead, Stop, StopSignal};
+use super::{gather, note_stats, note_unlabelled, SourceRead, Stop, StopSignal};
 use crate::falco::Decoder;
 use crate::verdict::{
-    AlertFilter, AlertList, Findings, Gap, GapKind, Ledger, LogOrigin, PodReport, Tally,
+    AlertFilter, AlertList, CoverageMode, Findings, Gap, GapKind, Ledger, LogOrigin, NodeCoverage,
+    PodReport, Tally,
 };
 
 /// How a source is named in reports: the path, or `(stdin)` for `-`.
@@ -44,36 +45,9 @@ pub async fn read(
             tokio::spawn(async move { read_one(&path, tally, max_line, stop).await }),
         ));
     }
-    let mut findings = Findings {
-        connection: None,
-        tally: Tally::with_alerts(filter.clone(), LogOrigin::default(), alerts.clone()),
-        pods: Vec::new(),
-        raw_lines: 0,
-        parsed_records: 0,
-        skipped: None,
-        scope: None,
-        warnings: Vec::new(),
-    };
-    for (name, task) in tasks {
-        match task.await {
-            Ok(r) => {
-                findings.raw_lines += r.report.lines_read;
-                findings.parsed_records += r.parsed;
-                findings.tally.merge(r.tally);
-                findings.warnings.extend(r.warnings);
-                findings.pods.push(r.report);
-            }
-            // A reader that failed is a source not read, never one that passed.
-            Err(e) => findings.pods.push(PodReport {
-                name,
-                gaps: vec![Gap::new(
-                    GapKind::Unreadable,
-                    format!("reading failed: {e}"),
-                )],
-                ..PodReport::default()
-            }),
-        }
-    }
+    let tally = Tally::with_alerts(filter.clone(), LogOrigin::default(), alerts.clone());
+    let mut findings = Findings::new(tally, NodeCoverage::new(CoverageMode::Offline));
+    gather(&mut findings, tasks, None).await;
     findings
 }
 
@@ -148,6 +122,8 @@ async fn read_one(path: &Path, tally: Tally, max_line: usize, mut stop: StopSign
     }
     let (tally, stats) = decoder.finish();
     note_stats(&stats, &mut report, &mut ledger, &mut warnings);
+    // Offline there is no map of nodes: every input may hold the namespace's node.
+    note_unlabelled(&tally, &mut report, &mut ledger, &mut warnings, true);
     if report.bytes_read == 0 && ledger.is_closed() {
         ledger.open(Gap::new(
             GapKind::NotUnderstood,

@@ -4,6 +4,7 @@
 
 pub mod discover;
 pub mod files;
+pub mod placement;
 pub mod pods;
 
 use std::sync::atomic::{AtomicU64, AtomicUsize};
@@ -11,7 +12,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize};
 use tokio::sync::{mpsc, watch};
 
 use crate::falco::DecodeStats;
-use crate::verdict::{Alert, Gap, GapKind, Ledger, PodReport, Tally};
+use crate::verdict::{Alert, Findings, Gap, GapKind, Ledger, PodReport, Tally};
 
 /// Why a run is stopping.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,12 +83,84 @@ pub struct Progress {
     pub bytes: AtomicU64,
 }
 
-/// What one source's reading produced.
-pub struct SourceRead {
-    pub tally: Tally,
-    pub report: PodReport,
-    pub parsed: u64,
-    pub warnings: Vec<String>,
+pub use crate::verdict::SourceRead;
+
+/// Waits for every source's reader and adds what it read to `findings`. A reader that failed,
+/// or had not stopped by `grace` (followed logs drain briefly after the stop), is a source not
+/// read, never one that passed. The one fan-in of every kind of source.
+pub(crate) async fn gather(
+    findings: &mut Findings,
+    tasks: Vec<(String, tokio::task::JoinHandle<SourceRead>)>,
+    grace: Option<tokio::time::Instant>,
+) {
+    for (name, task) in tasks {
+        let joined = match grace {
+            Some(g) => tokio::time::timeout_at(g, task).await.ok(),
+            None => Some(task.await),
+        };
+        let why = match joined {
+            Some(Ok(r)) => {
+                findings.add(r);
+                continue;
+            }
+            Some(Err(e)) => format!("reading failed: {e}"),
+            None => "did not stop within 5s of the window end".to_string(),
+        };
+        findings.pods.push(PodReport {
+            name,
+            gaps: vec![Gap::new(GapKind::Unreadable, why)],
+            ..PodReport::default()
+        });
+    }
+}
+
+/// Judges the alerts Falco could not label and keeps its last metrics snapshot. Where the
+/// namespace ran (or may have: offline input, or no map of its nodes), a container alert at or
+/// above the threshold with no namespace may be the namespace's: a gap, never a silent pass.
+/// Elsewhere they are only counted in a note.
+pub(crate) fn note_unlabelled(
+    tally: &Tally,
+    report: &mut PodReport,
+    ledger: &mut Ledger,
+    warnings: &mut Vec<String>,
+    namespace_ran_here: bool,
+) {
+    if let Some(s) = &tally.snapshot {
+        report.falco_metrics = Some(s.clone());
+    }
+    let u = &tally.unlabelled;
+    if u.total == 0 {
+        return;
+    }
+    let f = tally.filter();
+    let whom = f.scope.describe();
+    let name = &report.name;
+    let place = match &report.node {
+        Some(n) => format!("node {n}"),
+        None => name.clone(),
+    };
+    if namespace_ran_here && u.at_or_above > 0 {
+        let first: Vec<String> = u.first.iter().map(|t| format!("{t:?}")).collect();
+        ledger.open(Gap::new(
+            GapKind::UnlabelledAlerts,
+            format!(
+                "{} container alert(s) at or above {} on {place} carry no namespace (Falco could not resolve Kubernetes metadata) and {whom} ran there: they may be its alerts; the first: {}. Fix Falco's metadata (container runtime socket, container/k8smeta plugin) or check these alerts by hand",
+                u.at_or_above,
+                f.threshold.as_upper(),
+                first.join(", ")
+            ),
+        ));
+    } else {
+        let why = if namespace_ran_here {
+            "all below the threshold"
+        } else {
+            "where it did not run"
+        };
+        warnings.push(format!(
+            "{name}: {} container alert(s) on {place} carry no namespace (Falco could not resolve Kubernetes metadata); not counted for {whom}: {why}",
+            u.total
+        ));
+    }
 }
 
 /// Adds decoder statistics to the source's report, and turns them into warnings, and into gaps

@@ -36,6 +36,9 @@ pub struct Alert {
     pub container: Option<String>,
     /// The workload's namespace.
     pub namespace: Option<String>,
+    /// How the namespace was worked out when Falco left it unresolved (`"container_name"`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attributed_by: Option<crate::falco::event::Attribution>,
     /// The workload the alert is about (pod, container, image); `pod`, `node` and `container`
     /// above are the Falco pod's that reported it.
     pub workload: Workload,
@@ -205,6 +208,7 @@ mod tests {
             node: None,
             container: None,
             namespace: None,
+            attributed_by: None,
             blocking: true,
             ignored: false,
             level: p,

@@ -4,6 +4,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 
 use super::breakdown::GroupBy;
 use super::filter::{Scope, Window};
+use super::nodes::NodeCoverage;
 use super::result::{CheckResult, Exit, InputKind, PodReport, Verdict};
 use super::tally::Tally;
 use crate::cluster::ClusterError;
@@ -43,22 +44,56 @@ pub struct Findings {
     /// Which Falco pods were read and why (cluster input).
     pub scope: Option<String>,
     pub warnings: Vec<String>,
+    /// Whether Falco watched every node where the namespace ran.
+    pub node_coverage: NodeCoverage,
 }
 
 impl Findings {
-    /// Nothing could be read.
-    pub fn skipped(tally: Tally, why: Skip, warnings: Vec<String>) -> Self {
+    /// Nothing read yet: sources add their reads with [`Findings::add`].
+    pub fn new(tally: Tally, node_coverage: NodeCoverage) -> Self {
         Findings {
             connection: None,
             tally,
             pods: Vec::new(),
             raw_lines: 0,
             parsed_records: 0,
-            skipped: Some(why),
+            skipped: None,
             scope: None,
-            warnings,
+            warnings: Vec::new(),
+            node_coverage,
         }
     }
+
+    /// Nothing could be read.
+    pub fn skipped(
+        tally: Tally,
+        why: Skip,
+        warnings: Vec<String>,
+        node_coverage: NodeCoverage,
+    ) -> Self {
+        Findings {
+            skipped: Some(why),
+            warnings,
+            ..Findings::new(tally, node_coverage)
+        }
+    }
+
+    /// One source's read: its counts merged, its report kept.
+    pub fn add(&mut self, r: SourceRead) {
+        self.raw_lines += r.report.lines_read;
+        self.parsed_records += r.parsed;
+        self.tally.merge(r.tally);
+        self.warnings.extend(r.warnings);
+        self.pods.push(r.report);
+    }
+}
+
+/// What one source's reading produced.
+pub struct SourceRead {
+    pub tally: Tally,
+    pub report: PodReport,
+    pub parsed: u64,
+    pub warnings: Vec<String>,
 }
 
 /// The cluster a check talked to.
@@ -97,6 +132,7 @@ pub fn conclude(echo: Echo, f: Findings) -> CheckResult {
         skipped,
         scope,
         mut warnings,
+        node_coverage,
     } = f;
     for p in &mut pods {
         p.error = (!p.gaps.is_empty()).then(|| {
@@ -108,7 +144,8 @@ pub fn conclude(echo: Echo, f: Findings) -> CheckResult {
         });
     }
     let open: Vec<&PodReport> = pods.iter().filter(|p| !p.is_closed()).collect();
-    let incomplete = skipped.is_none() && !open.is_empty();
+    let node_gaps = node_coverage.open_gaps();
+    let incomplete = skipped.is_none() && (!open.is_empty() || !node_gaps.is_empty());
     // A reader that did not finish in time leaves its tally behind, but the alerts it found
     // are in the shared list: a blocking alert seen is never lost.
     let listed_blocking = tally.alerts.blocking_kept();
@@ -146,11 +183,14 @@ pub fn conclude(echo: Echo, f: Findings) -> CheckResult {
             Scope::Namespace(n) => format!("for namespace {n}"),
         };
         let mut r = format!("{blocking} Falco alert(s) at or above {threshold} {whose}");
-        if incomplete {
+        if !open.is_empty() {
             r.push_str(&format!(
                 " ({} {sources} could not be read fully)",
                 open.len()
             ));
+        }
+        if !node_gaps.is_empty() {
+            r.push_str(&format!(" ({} gap(s) in node coverage)", node_gaps.len()));
         }
         (Verdict::Blocked, Some(r))
     } else if let Some(why) = &skipped {
@@ -160,15 +200,30 @@ pub fn conclude(echo: Echo, f: Findings) -> CheckResult {
             .iter()
             .map(|p| format!("{}: {}", p.name, p.error.as_deref().unwrap_or("")))
             .collect();
-        (
-            Verdict::Incomplete,
-            Some(format!(
+        let nodes: Vec<String> = node_gaps
+            .iter()
+            .map(|(at, g)| format!("{at}: {}", g.message))
+            .collect();
+        let reason = match (details.is_empty(), nodes.is_empty()) {
+            (false, true) => format!(
                 "could not read the whole window from {} of {} {sources}; no blocking alert in what was read. {}",
                 open.len(),
                 pods.len(),
                 details.join("; ")
-            )),
-        )
+            ),
+            (true, _) => format!(
+                "Falco did not watch every node where {whom} ran; no blocking alert in what was read. {}",
+                nodes.join("; ")
+            ),
+            (false, false) => format!(
+                "could not read the whole window from {} of {} {sources}, and Falco did not watch every node where {whom} ran; no blocking alert in what was read. {}; {}",
+                open.len(),
+                pods.len(),
+                details.join("; "),
+                nodes.join("; ")
+            ),
+        };
+        (Verdict::Incomplete, Some(reason))
     } else {
         (Verdict::Passed, None)
     };
@@ -253,6 +308,7 @@ pub fn conclude(echo: Echo, f: Findings) -> CheckResult {
         server: connection.map(|c| c.server),
         tool_version: env!("CARGO_PKG_VERSION"),
         falco_versions,
+        node_coverage,
         exit,
         warnings,
     }

@@ -90,7 +90,11 @@ impl AlertFilter {
     /// the lines of a sibling (`shadow-abc1234`) are never parsed.
     pub fn may_match(&self, raw: &[u8]) -> bool {
         match &self.needle {
-            Some(_) => self.names_as_token(raw) || self.drop_needle.find(raw).is_some(),
+            Some(_) => {
+                self.names_as_token(raw)
+                    || self.drop_needle.find(raw).is_some()
+                    || may_be_unlabelled(raw)
+            }
             None => true,
         }
     }
@@ -117,6 +121,39 @@ impl AlertFilter {
             starts_token(raw, at) && !after.is_some_and(is_label_byte)
         })
     }
+}
+
+/// True when the bytes may hold an alert about a container whose namespace Falco did not
+/// resolve (`k8s_ns=<NA>`, `"k8s.ns.name":null`, or no namespace key at all beside a container
+/// id): such an alert may be the namespace's, so it is parsed and counted, never skipped.
+pub fn may_be_unlabelled(raw: &[u8]) -> bool {
+    const TEXT_KEYS: [&[u8]; 4] = [b"k8s_ns=", b"k8s.ns=", b"k8s_ns_name=", b"k8s.ns.name="];
+    let na_after_key =
+        memmem::find_iter(raw, b"<NA>").any(|at| TEXT_KEYS.iter().any(|k| raw[..at].ends_with(k)));
+    if na_after_key {
+        return true;
+    }
+    const JSON_KEY: &[u8] = b"\"k8s.ns.name\":";
+    let mut json_keyed = false;
+    for at in memmem::find_iter(raw, JSON_KEY) {
+        json_keyed = true;
+        let value = raw[at + JSON_KEY.len()..].trim_ascii_start();
+        if value.starts_with(b"null")
+            || value.starts_with(b"\"<NA>\"")
+            || value.starts_with(b"\"\"")
+        {
+            return true;
+        }
+    }
+    if json_keyed {
+        return false;
+    }
+    // No namespace key at all: a container alert of a rule that prints none.
+    let container = memmem::find(raw, b"container_id=").is_some()
+        || memmem::find(raw, b"\"container.id\"").is_some();
+    container
+        && TEXT_KEYS.iter().all(|k| memmem::find(raw, k).is_none())
+        && memmem::find(raw, b"ka.target.namespace").is_none()
 }
 
 fn is_label_byte(b: u8) -> bool {

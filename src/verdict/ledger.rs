@@ -29,10 +29,17 @@ pub enum GapKind {
     OverlongLine,
     /// Input that could hold an alert for the namespace was not understood.
     NotUnderstood,
+    /// Container alerts at or above the threshold with no namespace resolved, on a node where
+    /// the namespace ran: they may be its alerts.
+    UnlabelledAlerts,
+    /// A node where the namespace ran has no Falco pod.
+    NoFalcoPod,
+    /// The nodes where the namespace ran could not be mapped (no access to its pods or events).
+    CoverageUnmapped,
 }
 
 impl GapKind {
-    pub const ALL: [GapKind; 11] = [
+    pub const ALL: [GapKind; 14] = [
         GapKind::NotScheduled,
         GapKind::NotRunning,
         GapKind::InstancesLost,
@@ -44,6 +51,9 @@ impl GapKind {
         GapKind::StoppedEarly,
         GapKind::OverlongLine,
         GapKind::NotUnderstood,
+        GapKind::UnlabelledAlerts,
+        GapKind::NoFalcoPod,
+        GapKind::CoverageUnmapped,
     ];
 
     /// The stable name used in JSON (`gaps[].kind`).
@@ -60,6 +70,9 @@ impl GapKind {
             GapKind::StoppedEarly => "stopped_early",
             GapKind::OverlongLine => "overlong_line",
             GapKind::NotUnderstood => "not_understood",
+            GapKind::UnlabelledAlerts => "unlabelled_alerts",
+            GapKind::NoFalcoPod => "no_falco_pod",
+            GapKind::CoverageUnmapped => "coverage_unmapped",
         }
     }
 }

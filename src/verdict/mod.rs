@@ -11,14 +11,16 @@ pub mod conclude;
 pub mod filter;
 pub mod ignore;
 pub mod ledger;
+pub mod nodes;
 pub mod result;
 pub mod tally;
 
 pub use alerts::{Alert, AlertList, LogOrigin};
 pub use breakdown::{GroupBy, GroupStat, Minute, NamespaceStat};
-pub use conclude::{conclude, minutes_since, Connection, Echo, Findings, Skip};
+pub use conclude::{conclude, minutes_since, Connection, Echo, Findings, Skip, SourceRead};
 pub use filter::{AlertFilter, Scope, Window};
 pub use ignore::{IgnoreRule, Ignores};
 pub use ledger::{Gap, GapKind, Ledger};
+pub use nodes::{CoverageMode, NodeCoverage};
 pub use result::{CheckResult, Exit, InputKind, PodReport, Verdict};
 pub use tally::{Summary, Tally};

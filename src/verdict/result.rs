@@ -63,7 +63,7 @@ impl From<Exit> for std::process::ExitCode {
 }
 
 /// One source (a Falco pod's container, a file, stdin) and how reading it went.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct PodReport {
     pub name: String,
     pub node: Option<String>,
@@ -80,6 +80,9 @@ pub struct PodReport {
     pub gaps: Vec<Gap>,
     /// The Falco versions its start banners name.
     pub falco_versions: Vec<String>,
+    /// Falco's last metrics snapshot in the window (when Falco writes them to this log).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub falco_metrics: Option<super::tally::Snapshot>,
 }
 
 impl PodReport {
@@ -160,6 +163,8 @@ pub struct CheckResult {
     pub tool_version: &'static str,
     /// The Falco versions named by the start banners read.
     pub falco_versions: Vec<String>,
+    /// Whether Falco watched every node where the namespace ran.
+    pub node_coverage: super::nodes::NodeCoverage,
     #[serde(skip)]
     pub exit: Exit,
     #[serde(skip)]

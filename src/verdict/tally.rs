@@ -8,8 +8,45 @@ use serde::Serialize;
 use super::alerts::{Alert, AlertList, LogOrigin};
 use super::breakdown::{self, GroupBy};
 use super::filter::AlertFilter;
-use crate::falco::event::Workload;
+use crate::falco::event::{Metrics, Workload};
 use crate::falco::{Event, EventSink, Priority};
+
+/// Alerts about containers whose namespace Falco did not resolve, inside the window: they may be
+/// the namespace's. Where the namespace ran, those at or above the threshold leave a gap.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Unlabelled {
+    pub total: u64,
+    /// At or above the threshold (or of a priority Falco does not define), not ignored.
+    pub at_or_above: u64,
+    /// The first few of those, as Falco wrote them (untrusted text).
+    pub first: Vec<String>,
+}
+
+/// How many unlabelled alerts are kept as examples.
+const UNLABELLED_SHOWN: usize = 3;
+
+impl Unlabelled {
+    fn merge(&mut self, o: Unlabelled) {
+        self.total += o.total;
+        self.at_or_above += o.at_or_above;
+        for f in o.first {
+            if self.first.len() < UNLABELLED_SHOWN {
+                self.first.push(f);
+            }
+        }
+    }
+}
+
+/// Falco's last metrics snapshot inside the window: Falco was alive then, with these drops.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Snapshot {
+    /// RFC3339, UTC; null when the snapshot carried no time.
+    pub time: Option<String>,
+    #[serde(flatten)]
+    pub metrics: Metrics,
+    #[serde(skip)]
+    pub at: Option<chrono::DateTime<chrono::Utc>>,
+}
 
 /// Counts by priority: the eight Falco priorities and `other` (a priority Falco does not define).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -74,6 +111,10 @@ pub struct Tally {
     pub rules: breakdown::Groups,
     pub timeline: breakdown::Timeline,
     pub namespaces: breakdown::Namespaces,
+    /// Container alerts with no namespace resolved (namespace scope only).
+    pub unlabelled: Unlabelled,
+    /// The latest metrics snapshot in the window.
+    pub snapshot: Option<Snapshot>,
     /// Live view: counted alerts waiting to be handed on (the reader drains them after every
     /// chunk, so at most one chunk's worth is held).
     live: Option<Vec<Alert>>,
@@ -96,6 +137,8 @@ impl Tally {
             rules: breakdown::Groups::default(),
             timeline: breakdown::Timeline::default(),
             namespaces: breakdown::Namespaces::default(),
+            unlabelled: Unlabelled::default(),
+            snapshot: None,
             live: None,
         }
     }
@@ -105,6 +148,11 @@ impl Tally {
         let mut t = Tally::new(filter, origin, 0);
         t.alerts = alerts;
         t
+    }
+
+    /// What this tally counts.
+    pub fn filter(&self) -> &AlertFilter {
+        &self.filter
     }
 
     /// Keeps a copy of every counted alert for [`Tally::take_live`] (live view).
@@ -130,6 +178,49 @@ impl Tally {
         self.rules.merge(o.rules);
         self.timeline.merge(o.timeline);
         self.namespaces.merge(o.namespaces);
+        self.unlabelled.merge(o.unlabelled);
+        if o.snapshot.as_ref().map(|s| s.at) > self.snapshot.as_ref().map(|s| s.at) {
+            self.snapshot = o.snapshot;
+        }
+    }
+
+    fn note_snapshot(&mut self, e: &mut Event) {
+        let Some(metrics) = e.metrics.take() else {
+            return;
+        };
+        if e.time.is_some_and(|t| !self.filter.window.contains(t)) {
+            return;
+        }
+        if self.snapshot.as_ref().is_none_or(|s| e.time >= s.at) {
+            self.snapshot = Some(Snapshot {
+                time: e
+                    .time
+                    .map(|t| t.to_rfc3339_opts(SecondsFormat::AutoSi, true)),
+                metrics,
+                at: e.time,
+            });
+        }
+    }
+
+    fn note_unlabelled(&mut self, e: &Event) {
+        let f = &self.filter;
+        if e.time.is_some_and(|t| !f.window.contains(t)) {
+            return;
+        }
+        self.unlabelled.total += 1;
+        let text = e.format == crate::falco::Format::Text;
+        let ignored = !f.ignores.is_empty()
+            && f.ignores
+                .matches(e.rule.as_deref(), text, e.output_fields.as_ref());
+        if !ignored && e.priority.is_none_or(|p| p.at_least(f.threshold)) {
+            self.unlabelled.at_or_above += 1;
+            if self.unlabelled.first.len() < UNLABELLED_SHOWN {
+                let shown = e.output.as_deref().or(e.rule.as_deref()).unwrap_or("");
+                self.unlabelled
+                    .first
+                    .push(shown.chars().take(300).collect());
+            }
+        }
     }
 }
 
@@ -149,6 +240,8 @@ impl EventSink for Tally {
     fn event(&mut self, mut e: Event) {
         let f = &self.filter;
         if e.internal {
+            self.note_snapshot(&mut e);
+            let f = &self.filter;
             if e.is_syscall_drop() && e.time.is_none_or(|t| f.window.contains(t)) {
                 self.syscall_drops += 1;
             }
@@ -159,6 +252,9 @@ impl EventSink for Tally {
             .namespace()
             .is_some_and(|n| e.audit_namespaces.iter().any(|a| a == n));
         if !f.wants_namespace(e.namespace.as_deref()) && !named_in_audit {
+            if f.scope != super::filter::Scope::All && e.is_unlabelled() {
+                self.note_unlabelled(&e);
+            }
             return;
         }
         if named_in_audit {
@@ -242,6 +338,7 @@ impl EventSink for Tally {
             node: self.origin.node.clone(),
             container,
             namespace: e.namespace,
+            attributed_by: e.attributed_by,
             workload,
             blocking,
             ignored,

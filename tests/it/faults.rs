@@ -626,7 +626,7 @@ fn priority_and_fairness_429_text_waits_as_the_header_says() {
         .server
         .requests()
         .iter()
-        .filter(|r| r.path.ends_with("/pods"))
+        .filter(|r| r.path == "/api/v1/namespaces/falco/pods")
         .count();
     assert_eq!(lists, 8, "per run: one 429, one retry");
 }
@@ -773,14 +773,45 @@ fn slow_log_is_cut_at_the_deadline_and_incomplete() {
 
 #[test]
 fn a_normal_run_only_lists_falco_pods_and_reads_their_logs() {
+    // --node-coverage=false: the Falco pods and their logs, nothing else.
+    let e = env_with(FakeCluster::new(three_pods("Critical")));
+    let o = e.check("10s", &["--node-coverage=false"]);
+    assert_eq!(o.verdict(), "blocked", "{:?}", o.open);
+    only_reads(&e, &[]);
+    // By default the namespace's pods, its Scheduled Events and the Node objects are listed too.
     let e = env_with(FakeCluster::new(three_pods("Critical")));
     let o = e.check("10s", &[]);
     assert_eq!(o.verdict(), "blocked", "{:?}", o.open);
+    let map = [
+        format!("/api/v1/namespaces/{NS}/pods"),
+        format!("/api/v1/namespaces/{NS}/events"),
+        "/api/v1/nodes".to_string(),
+    ];
+    only_reads(&e, &map);
+    let events: Vec<_> = e
+        .server
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.ends_with("/events"))
+        .collect();
+    assert_eq!(events.len(), 4, "one per run");
+    for r in events {
+        assert_eq!(
+            r.param("fieldSelector"),
+            Some("reason=Scheduled,involvedObject.kind=Pod")
+        );
+    }
+}
+
+/// Every request is a GET of the Falco pod list, a Falco pod's log, or one of `map` (once per
+/// run each).
+fn only_reads(e: &Env, map: &[String]) {
     let reqs = e.server.requests();
     assert!(!reqs.is_empty());
     for r in &reqs {
         assert_eq!(r.method, "GET", "{r:?}");
         let allowed = r.path == "/api/v1/namespaces/falco/pods"
+            || map.contains(&r.path)
             || ["falco-a", "falco-b", "falco-c"]
                 .iter()
                 .any(|p| r.path == format!("/api/v1/namespaces/falco/pods/{p}/log"));
@@ -790,11 +821,14 @@ fn a_normal_run_only_lists_falco_pods_and_reads_their_logs() {
         assert_ne!(r.param("watch"), Some("true"), "{r:?}");
         assert_ne!(r.param("follow"), Some("true"), "{r:?}");
     }
-    // Per run: one list, and for each pod one read of the window plus at most one head read
-    // (at most 4 KiB) to tell a rotated log from a quiet one.
-    assert_eq!(reqs.iter().filter(|r| !r.is_log()).count(), 4);
+    // Per run: one list (and the map's), and for each pod one read of the window plus at most
+    // one head read (at most 4 KiB) to tell a rotated log from a quiet one.
+    assert_eq!(
+        reqs.iter().filter(|r| !r.is_log()).count(),
+        4 * (1 + map.len())
+    );
     for p in ["falco-a", "falco-b", "falco-c"] {
-        assert_eq!(window_reads(&e, p), 4, "{p}");
+        assert_eq!(window_reads(e, p), 4, "{p}");
         let heads: Vec<_> = e
             .server
             .log_requests(p)

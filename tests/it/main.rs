@@ -17,3 +17,4 @@ mod properties;
 mod reports;
 mod untrusted;
 mod watch;
+mod watching;

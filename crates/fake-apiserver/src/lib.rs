@@ -13,7 +13,8 @@
 //!
 //! Only these routes are served (everything else is 403 Forbidden, every route needs the
 //! bearer token or answers 401): `GET /version`, `/api`, `/api/v1`, `/apis`, pod list
-//! (namespaced and `/api/v1/pods`, with label and field selectors), pod get, pod log.
+//! (namespaced and `/api/v1/pods`, with label and field selectors), pod get, pod log, event
+//! list (namespaced, `reason` and `involvedObject.kind` field selectors), node list.
 
 pub mod kubeconfig;
 pub mod logs;
@@ -26,8 +27,8 @@ pub mod timefmt;
 pub mod tls;
 
 pub use model::{
-    falco_started_at, ContainerState, FakeCluster, FakeContainer, FakePod, Faults, IntoNode,
-    LogSource, Terminated, DEFAULT_TOKEN,
+    falco_started_at, ContainerState, FakeCluster, FakeContainer, FakeEvent, FakeNode, FakePod,
+    Faults, IntoNode, LogSource, Terminated, DEFAULT_TOKEN,
 };
 pub use proxy::FakeProxy;
 pub use server::{FakeApiServer, RecordedRequest};

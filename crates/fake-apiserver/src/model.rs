@@ -20,6 +20,63 @@ pub struct FakeCluster {
     /// Serve the API under this path (e.g. `/k8s/clusters/c-1`, as Rancher does); other paths
     /// answer 404.
     pub path_prefix: Option<String>,
+    /// Events (core/v1), listed per namespace.
+    pub events: Vec<FakeEvent>,
+    /// The Node objects; `None`: one plain node for every node a pod names.
+    pub nodes: Option<Vec<FakeNode>>,
+}
+
+/// A core/v1 Event about a pod, as the scheduler records `Scheduled`.
+#[derive(Clone, Debug)]
+pub struct FakeEvent {
+    pub namespace: String,
+    pub reason: String,
+    pub message: String,
+    /// The pod it is about.
+    pub pod: String,
+    /// `eventTime` (what the scheduler sets through events.k8s.io/v1).
+    pub at: DateTime<Utc>,
+}
+
+impl FakeEvent {
+    /// `Scheduled`: "Successfully assigned NS/POD to NODE".
+    pub fn scheduled(namespace: &str, pod: &str, node: &str, at: DateTime<Utc>) -> Self {
+        FakeEvent {
+            namespace: namespace.to_string(),
+            reason: "Scheduled".to_string(),
+            message: format!("Successfully assigned {namespace}/{pod} to {node}"),
+            pod: pod.to_string(),
+            at,
+        }
+    }
+}
+
+/// A Node object: its name, labels and taints `(key, value, effect)`.
+#[derive(Clone, Debug, Default)]
+pub struct FakeNode {
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+    pub taints: Vec<(String, String, String)>,
+}
+
+impl FakeNode {
+    pub fn new(name: impl Into<String>) -> Self {
+        FakeNode {
+            name: name.into(),
+            ..FakeNode::default()
+        }
+    }
+
+    pub fn with_label(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.labels.insert(key.into(), value.into());
+        self
+    }
+
+    pub fn with_taint(mut self, key: &str, value: &str, effect: &str) -> Self {
+        self.taints
+            .push((key.to_string(), value.to_string(), effect.to_string()));
+        self
+    }
 }
 
 impl Default for FakeCluster {
@@ -29,6 +86,8 @@ impl Default for FakeCluster {
             token: DEFAULT_TOKEN.to_string(),
             faults: Faults::default(),
             path_prefix: None,
+            events: Vec::new(),
+            nodes: None,
         }
     }
 }
@@ -50,6 +109,26 @@ impl FakeCluster {
     pub fn with_faults(mut self, faults: Faults) -> Self {
         self.faults = faults;
         self
+    }
+
+    pub fn with_event(mut self, event: FakeEvent) -> Self {
+        self.events.push(event);
+        self
+    }
+
+    /// Serves exactly these Node objects (a pod's node not among them is a node that is gone).
+    pub fn with_nodes(mut self, nodes: Vec<FakeNode>) -> Self {
+        self.nodes = Some(nodes);
+        self
+    }
+
+    /// The Node objects served.
+    pub fn node_objects(&self) -> Vec<FakeNode> {
+        if let Some(n) = &self.nodes {
+            return n.clone();
+        }
+        let names: BTreeSet<&String> = self.pods.iter().filter_map(|p| p.node.as_ref()).collect();
+        names.into_iter().map(FakeNode::new).collect()
     }
 
     pub fn with_token(mut self, token: impl Into<String>) -> Self {
@@ -84,6 +163,9 @@ pub struct Faults {
     /// The `*_fail_times` answers are API priority and fairness's: a text/plain body, and the
     /// wait only in the `Retry-After` header.
     pub fail_as_text: bool,
+    /// List requests answered 403 (RBAC), by `resource/namespace` (`pods/shadow-abc123`,
+    /// `events/shadow-abc123`) or `nodes`.
+    pub forbidden_lists: BTreeSet<String>,
 }
 
 /// A pod. Build with [`FakePod::falco`] or [`FakePod::new`] and the `with_*` builders.

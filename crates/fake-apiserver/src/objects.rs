@@ -657,3 +657,79 @@ pub fn core_v1_resources() -> Value {
         ],
     })
 }
+
+/// An `EventList` (core/v1).
+pub fn event_list<'a>(
+    events: impl Iterator<Item = &'a crate::model::FakeEvent>,
+    resource_version: u64,
+) -> Value {
+    let items: Vec<Value> = events
+        .map(|e| {
+            json!({
+                "metadata": {
+                    "name": format!("{}.{:x}", e.pod, hash64(&e.message)),
+                    "namespace": e.namespace,
+                    "uid": uid(&format!("event/{}/{}", e.namespace, e.message)),
+                    "resourceVersion": resource_version.to_string(),
+                    "creationTimestamp": rfc3339_secs(e.at),
+                },
+                "involvedObject": {
+                    "kind": "Pod",
+                    "namespace": e.namespace,
+                    "name": e.pod,
+                    "uid": uid(&format!("{}/{}", e.namespace, e.pod)),
+                    "apiVersion": "v1",
+                },
+                "reason": e.reason,
+                "message": e.message,
+                "source": {},
+                "firstTimestamp": null,
+                "lastTimestamp": null,
+                "type": "Normal",
+                "eventTime": crate::timefmt::rfc3339_micro(e.at),
+                "action": "Binding",
+                "reportingComponent": "default-scheduler",
+                "reportingInstance": "default-scheduler-control-plane",
+            })
+        })
+        .collect();
+    json!({
+        "kind": "EventList",
+        "apiVersion": "v1",
+        "metadata": {"resourceVersion": resource_version.to_string()},
+        "items": items,
+    })
+}
+
+/// A `NodeList`.
+pub fn node_list(nodes: &[crate::model::FakeNode], resource_version: u64) -> Value {
+    let items: Vec<Value> = nodes
+        .iter()
+        .map(|n| {
+            let mut spec = json!({});
+            if !n.taints.is_empty() {
+                spec["taints"] = n
+                    .taints
+                    .iter()
+                    .map(|(k, v, e)| json!({"key": k, "value": v, "effect": e}))
+                    .collect();
+            }
+            json!({
+                "metadata": {
+                    "name": n.name,
+                    "uid": uid(&format!("node/{}", n.name)),
+                    "resourceVersion": resource_version.to_string(),
+                    "labels": n.labels,
+                },
+                "spec": spec,
+                "status": {"conditions": [{"type": "Ready", "status": "True"}]},
+            })
+        })
+        .collect();
+    json!({
+        "kind": "NodeList",
+        "apiVersion": "v1",
+        "metadata": {"resourceVersion": resource_version.to_string()},
+        "items": items,
+    })
+}

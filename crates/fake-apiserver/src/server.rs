@@ -672,8 +672,67 @@ async fn route(
         ["api", "v1", "namespaces", ns, "pods", name, "log"] => {
             get_log(shared, abort, ns, name, query).await
         }
+        ["api", "v1", "namespaces", ns, "events"] => list_events(shared, ns, path, query),
+        ["api", "v1", "nodes"] => {
+            if truthy(query.get("watch")) || listing_forbidden(shared, "nodes") {
+                return forbidden(shared, method, path, query);
+            }
+            let nodes = shared.cluster.node_objects();
+            json_response(shared, 200, &objects::node_list(&nodes, shared.rv()), None)
+        }
         _ => forbidden(shared, method, path, query),
     }
+}
+
+fn listing_forbidden(shared: &Shared, key: &str) -> bool {
+    shared.cluster.faults.forbidden_lists.contains(key)
+}
+
+fn list_events(
+    shared: &Shared,
+    namespace: &str,
+    path: &str,
+    query: &BTreeMap<String, String>,
+) -> Response<Body> {
+    if truthy(query.get("watch")) || listing_forbidden(shared, &format!("events/{namespace}")) {
+        return forbidden(shared, "GET", path, query);
+    }
+    // The field selectors Events support that matter here; others are refused as the API does.
+    let mut wanted: Vec<(String, String)> = Vec::new();
+    for term in query
+        .get("fieldSelector")
+        .map_or("", String::as_str)
+        .split(',')
+        .filter(|t| !t.is_empty())
+    {
+        let Some((k, v)) = term.split_once('=') else {
+            return status_response(
+                shared,
+                400,
+                &format!("invalid field selector {term:?}"),
+                None,
+            );
+        };
+        let k = k.trim_end_matches('=');
+        if !matches!(k, "reason" | "involvedObject.kind" | "involvedObject.name") {
+            return status_response(
+                shared,
+                400,
+                &format!("field label not supported: {k}"),
+                None,
+            );
+        }
+        wanted.push((k.to_string(), v.to_string()));
+    }
+    let events = shared.cluster.events.iter().filter(|e| {
+        e.namespace == namespace
+            && wanted.iter().all(|(k, v)| match k.as_str() {
+                "reason" => &e.reason == v,
+                "involvedObject.kind" => v == "Pod",
+                _ => &e.pod == v,
+            })
+    });
+    json_response(shared, 200, &objects::event_list(events, shared.rv()), None)
 }
 
 fn fail_counter_hit(counter: &mut u32) -> bool {
@@ -692,7 +751,8 @@ fn list_pods(
     query: &BTreeMap<String, String>,
     accept: Option<&str>,
 ) -> Response<Body> {
-    if truthy(query.get("watch")) {
+    let key = format!("pods/{}", namespace.unwrap_or(""));
+    if truthy(query.get("watch")) || listing_forbidden(shared, &key) {
         return forbidden(shared, "GET", path, query);
     }
     let faults = &shared.cluster.faults;

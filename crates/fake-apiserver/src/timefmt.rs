@@ -94,3 +94,8 @@ pub fn human_duration(d: chrono::Duration) -> String {
     }
     format!("{}y", hours / 24 / 365)
 }
+
+/// `2024-01-15T10:30:00.000731Z`: a MicroTime (an Event's `eventTime`).
+pub fn rfc3339_micro(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
