@@ -148,7 +148,9 @@ async fn on_signal(interrupt: Arc<watch::Sender<bool>>) {
 /// a silent success: it is said on stderr and, unless the verdict blocks, exits 3.
 fn print_result(result: &CheckResult, output: Output, annotations: bool) -> Exit {
     let _ = render::text::write_warnings(&mut io::stderr().lock(), result, output.stderr.color);
-    let mut out = io::stdout().lock();
+    // Stdout is line-buffered: a pretty JSON object of a thousand alerts would be tens of
+    // thousands of `write` calls. One buffer, flushed in large writes.
+    let mut out = io::BufWriter::with_capacity(1 << 16, io::stdout().lock());
     let text = matches!(output.format, OutputFormat::Text | OutputFormat::Wide);
     let written = match output.format {
         OutputFormat::Json => render::json::write(&mut out, result),

@@ -33,9 +33,23 @@ const MAX_UNDATED: usize = 1024;
 /// The first line naming the namespace that was not understood is kept, this long at most.
 const SHOWN_MENTION: usize = 300;
 const DROP_NOTICE: &[u8] = b"Falco internal: syscall event drop";
-/// Bytes kept from the end of a discarded fragment, so that a needle split between two fed
-/// chunks of an over-long line is still seen (a namespace is at most 63 bytes).
-const DISCARD_OVERLAP: usize = 1024;
+/// A sink's `wants` test over a line that arrives in parts (an over-long line, fed in chunks and
+/// not kept): it must answer what `wants` answers for the whole line, wherever the cuts fall.
+pub trait LineScan: Send {
+    fn feed(&mut self, part: &[u8]);
+    /// The answer for all the parts fed.
+    fn finish(&mut self) -> bool;
+}
+
+/// The scan of a sink that did not say how to scan in parts: every line may matter.
+struct AlwaysWanted;
+
+impl LineScan for AlwaysWanted {
+    fn feed(&mut self, _: &[u8]) {}
+    fn finish(&mut self) -> bool {
+        true
+    }
+}
 
 /// Where decoded events go, and which raw records are worth decoding at all.
 pub trait EventSink {
@@ -51,6 +65,10 @@ pub trait EventSink {
     /// Whether the sink looks for one namespace (not every one, `-A`).
     fn scoped(&self) -> bool {
         true
+    }
+    /// `wants` over a line fed in parts (see [`LineScan`]).
+    fn line_scan(&self) -> Box<dyn LineScan> {
+        Box::new(AlwaysWanted)
     }
 }
 
@@ -111,10 +129,8 @@ pub struct Decoder<S> {
     sink: S,
     max_line: usize,
     carry: Vec<u8>,
-    discarding: bool,
-    /// While discarding: the last bytes seen, and whether the sink wanted any discarded part.
-    discard_tail: Vec<u8>,
-    discard_wanted: bool,
+    /// While an over-long line is discarded: the sink's test over all of its parts.
+    discarding: Option<Box<dyn LineScan>>,
     open: Option<OpenText>,
     /// A JSON record pretty-printed over several lines (as Falco's docs show alerts).
     open_json: Option<OpenJson>,
@@ -181,9 +197,7 @@ impl<S: EventSink> Decoder<S> {
             sink,
             max_line: max_line.max(64),
             carry: Vec::new(),
-            discarding: false,
-            discard_tail: Vec::new(),
-            discard_wanted: false,
+            discarding: None,
             open: None,
             open_json: None,
             reference: None,
@@ -227,7 +241,7 @@ impl<S: EventSink> Decoder<S> {
 
     /// Feeds the next bytes of the log.
     pub fn feed(&mut self, mut chunk: &[u8]) {
-        if !self.carry.is_empty() || self.discarding {
+        if !self.carry.is_empty() || self.discarding.is_some() {
             match memchr(b'\n', chunk) {
                 None => {
                     self.keep_partial(chunk);
@@ -243,7 +257,10 @@ impl<S: EventSink> Decoder<S> {
         while let Some(i) = memchr(b'\n', chunk) {
             let line = &chunk[..i];
             if line.len() > self.max_line {
-                self.oversized(line, false);
+                // The same test as for a line that arrives in parts.
+                let mut scan = self.sink.line_scan();
+                scan.feed(line);
+                self.oversized(scan.finish());
             } else {
                 self.line(line);
             }
@@ -256,7 +273,7 @@ impl<S: EventSink> Decoder<S> {
 
     /// Ends the log: a last line without a newline and an open text record are decoded.
     pub fn finish(mut self) -> (S, DecodeStats) {
-        if !self.carry.is_empty() || self.discarding {
+        if !self.carry.is_empty() || self.discarding.is_some() {
             self.end_carried_line();
         }
         self.close_text();
@@ -279,54 +296,30 @@ impl<S: EventSink> Decoder<S> {
     }
 
     fn keep_partial(&mut self, bytes: &[u8]) {
-        if self.discarding {
-            self.scan_discarded(bytes);
+        if let Some(scan) = self.discarding.as_mut() {
+            scan.feed(bytes);
             return;
         }
         let room = self.max_line - self.carry.len();
         if bytes.len() > room {
+            // Over the bound: the line is scanned as it passes (the part naming the namespace
+            // may come late: Falco sorts JSON keys, `output_fields` follows a long `output`),
+            // and only its first bytes are kept.
             self.carry.extend_from_slice(&bytes[..room]);
-            self.discarding = true;
-            let from = self.carry.len().saturating_sub(DISCARD_OVERLAP);
-            self.discard_tail.clear();
-            self.discard_tail.extend_from_slice(&self.carry[from..]);
-            self.scan_discarded(&bytes[room..]);
+            let mut scan = self.sink.line_scan();
+            scan.feed(&self.carry);
+            scan.feed(&bytes[room..]);
+            self.discarding = Some(scan);
         } else {
             self.carry.extend_from_slice(bytes);
         }
     }
 
-    /// Looks at the discarded part of an over-long line: the part that names the namespace may
-    /// come after the kept part (Falco sorts JSON keys: `output_fields` follows a long `output`).
-    fn scan_discarded(&mut self, bytes: &[u8]) {
-        if self.discard_wanted || bytes.is_empty() {
-            return;
-        }
-        self.discard_tail
-            .extend_from_slice(&bytes[..bytes.len().min(DISCARD_OVERLAP)]);
-        if self.sink.wants(&self.discard_tail) || self.sink.wants(bytes) {
-            self.discard_wanted = true;
-            return;
-        }
-        if bytes.len() >= DISCARD_OVERLAP {
-            self.discard_tail.clear();
-            self.discard_tail
-                .extend_from_slice(&bytes[bytes.len() - DISCARD_OVERLAP..]);
-        } else {
-            let excess = self.discard_tail.len().saturating_sub(DISCARD_OVERLAP);
-            self.discard_tail.drain(..excess);
-        }
-    }
-
     fn end_carried_line(&mut self) {
         let line = std::mem::take(&mut self.carry);
-        if self.discarding {
-            self.discarding = false;
-            self.discard_tail.clear();
-            let wanted = std::mem::take(&mut self.discard_wanted);
-            self.oversized(&line, wanted);
-        } else {
-            self.line(&line);
+        match self.discarding.take() {
+            Some(mut scan) => self.oversized(scan.finish()),
+            None => self.line(&line),
         }
         // Reuse the allocation, but do not keep a huge one around.
         if line.capacity() <= 64 * 1024 {
@@ -335,11 +328,11 @@ impl<S: EventSink> Decoder<S> {
         }
     }
 
-    fn oversized(&mut self, seen: &[u8], wanted: bool) {
+    fn oversized(&mut self, wanted: bool) {
         self.stats.lines += 1;
         self.stats.oversized += 1;
         self.close_text();
-        if wanted || self.sink.wants(seen) {
+        if wanted {
             self.stats.oversized_wanted += 1;
         }
     }

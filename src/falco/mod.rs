@@ -10,6 +10,6 @@ pub mod event;
 pub mod priority;
 pub mod time;
 
-pub use decoder::{banner_version, DecodeStats, Decoder, EventSink, DEFAULT_MAX_LINE};
+pub use decoder::{banner_version, DecodeStats, Decoder, EventSink, LineScan, DEFAULT_MAX_LINE};
 pub use event::{Event, Format};
 pub use priority::{Priority, UnknownPriority};

@@ -1,6 +1,8 @@
 //! Which events count: the namespace scope, the time window, the threshold, and a byte
 //! prefilter that lets the decoder skip lines that cannot matter.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use memchr::memmem;
 
@@ -84,17 +86,14 @@ impl AlertFilter {
         }
     }
 
-    /// True when the bytes could hold an alert for the namespace or a Falco drop report. The
-    /// name must stand as a whole token: a namespace is a DNS label, so wherever an alert names
-    /// it (a JSON string, a `k8s_ns_name=` token) the bytes around it are not label bytes, and
-    /// the lines of a sibling (`shadow-abc1234`) are never parsed.
+    /// True when the bytes could hold an alert for the namespace or a Falco drop report, or an
+    /// alert about a container Falco did not label (it may be the namespace's). The name must
+    /// stand as a whole token: a namespace is a DNS label, so wherever an alert names it (a JSON
+    /// string, a `k8s_ns_name=` token) the bytes around it are not label bytes, and the lines of
+    /// a sibling (`shadow-abc1234`) are never parsed.
     pub fn may_match(&self, raw: &[u8]) -> bool {
         match &self.needle {
-            Some(_) => {
-                self.names_as_token(raw)
-                    || self.drop_needle.find(raw).is_some()
-                    || may_be_unlabelled(raw)
-            }
+            Some(_) => self.facts(raw, false, false, true).wanted(),
             None => true,
         }
     }
@@ -116,44 +115,160 @@ impl AlertFilter {
                     .any(|at| at == 0 || matches!(raw[at - 1], b' ' | b'(' | b','));
         };
         let len = n.needle().len();
-        n.find_iter(raw).any(|at| {
-            let after = raw.get(at + len).copied();
-            starts_token(raw, at) && !after.is_some_and(is_label_byte)
-        })
+        n.find_iter(raw)
+            .any(|at| token_at(raw, at, len, false, false) == Some(true))
+    }
+
+    /// What a stretch of a line shows. An open edge is a cut inside the line: a fact whose
+    /// context reaches it is left undecided here (a [`Scan`] decides it in the stretch that
+    /// holds it whole). With `short`, stops at the first fact that makes the line wanted.
+    fn facts(&self, raw: &[u8], open_start: bool, open_end: bool, short: bool) -> Facts {
+        let mut f = Facts::default();
+        if let Some(n) = &self.needle {
+            let len = n.needle().len();
+            f.named = n
+                .find_iter(raw)
+                .any(|at| token_at(raw, at, len, open_start, open_end) == Some(true));
+        }
+        f.drop = self.drop_needle.find(raw).is_some();
+        if short && (f.named || f.drop) {
+            return f;
+        }
+        unlabelled_facts(raw, &mut f);
+        f
     }
 }
 
-/// True when the bytes may hold an alert about a container whose namespace Falco did not
-/// resolve (`k8s_ns=<NA>`, `"k8s.ns.name":null`, or no namespace key at all beside a container
-/// id): such an alert may be the namespace's, so it is parsed and counted, never skipped.
-pub fn may_be_unlabelled(raw: &[u8]) -> bool {
-    const TEXT_KEYS: [&[u8]; 4] = [b"k8s_ns=", b"k8s.ns=", b"k8s_ns_name=", b"k8s.ns.name="];
-    let na_after_key =
-        memmem::find_iter(raw, b"<NA>").any(|at| TEXT_KEYS.iter().any(|k| raw[..at].ends_with(k)));
-    if na_after_key {
-        return true;
+/// Facts about a line (or a stretch of it) that decide whether it is wanted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Facts {
+    /// The namespace as a whole token.
+    named: bool,
+    /// A syscall event drop notice.
+    drop: bool,
+    /// `k8s_ns=<NA>` (or another text namespace key with `<NA>`).
+    na_after_key: bool,
+    /// `"k8s.ns.name":null` (or `"<NA>"`, `""`).
+    json_null: bool,
+    /// `"k8s.ns.name":` with any value.
+    json_key: bool,
+    /// A container id key (`container_id=`, `"container.id"`).
+    container: bool,
+    /// A text namespace key or `ka.target.namespace`.
+    other_ns_key: bool,
+}
+
+impl Facts {
+    fn or(&mut self, o: Facts) {
+        self.named |= o.named;
+        self.drop |= o.drop;
+        self.na_after_key |= o.na_after_key;
+        self.json_null |= o.json_null;
+        self.json_key |= o.json_key;
+        self.container |= o.container;
+        self.other_ns_key |= o.other_ns_key;
     }
-    const JSON_KEY: &[u8] = b"\"k8s.ns.name\":";
-    let mut json_keyed = false;
-    for at in memmem::find_iter(raw, JSON_KEY) {
-        json_keyed = true;
-        let value = raw[at + JSON_KEY.len()..].trim_ascii_start();
-        if value.starts_with(b"null")
+
+    /// An alert about a container whose namespace Falco did not resolve (`k8s_ns=<NA>`,
+    /// `"k8s.ns.name":null`, or no namespace key at all beside a container id): it may be the
+    /// namespace's, so it is parsed and counted, never skipped.
+    fn unlabelled(&self) -> bool {
+        self.na_after_key
+            || self.json_null
+            || (!self.json_key && self.container && !self.other_ns_key)
+    }
+
+    fn wanted(&self) -> bool {
+        self.named || self.drop || self.unlabelled()
+    }
+}
+
+const TEXT_NS_KEYS: [&[u8]; 4] = [b"k8s_ns=", b"k8s.ns=", b"k8s_ns_name=", b"k8s.ns.name="];
+const JSON_NS_KEY: &[u8] = b"\"k8s.ns.name\":";
+
+/// Adds the facts about unlabelled alerts (see [`Facts::unlabelled`]). Each needs only bytes
+/// after its start, and a stretch cut short never shows one that is not there: a cut key or
+/// value is simply not seen, and the stretch that holds it whole sees it.
+fn unlabelled_facts(raw: &[u8], f: &mut Facts) {
+    f.na_after_key |= memmem::find_iter(raw, b"<NA>")
+        .any(|at| TEXT_NS_KEYS.iter().any(|k| raw[..at].ends_with(k)));
+    for at in memmem::find_iter(raw, JSON_NS_KEY) {
+        f.json_key = true;
+        let value = raw[at + JSON_NS_KEY.len()..].trim_ascii_start();
+        f.json_null |= value.starts_with(b"null")
             || value.starts_with(b"\"<NA>\"")
-            || value.starts_with(b"\"\"")
-        {
-            return true;
+            || value.starts_with(b"\"\"");
+    }
+    f.container |= memmem::find(raw, b"container_id=").is_some()
+        || memmem::find(raw, b"\"container.id\"").is_some();
+    f.other_ns_key |= TEXT_NS_KEYS.iter().any(|k| memmem::find(raw, k).is_some())
+        || memmem::find(raw, b"ka.target.namespace").is_some();
+}
+
+/// Whether the namespace found at `at` (`len` bytes) stands as a whole token; `None` when an
+/// open edge cuts the context that decides it.
+fn token_at(raw: &[u8], at: usize, len: usize, open_start: bool, open_end: bool) -> Option<bool> {
+    // Up to six bytes before it decide (a `\u0009` escape), one after it.
+    if (open_start && at < 6) || (open_end && at + len >= raw.len()) {
+        return None;
+    }
+    let after = raw.get(at + len).copied();
+    Some(starts_token(raw, at) && !after.is_some_and(is_label_byte))
+}
+
+/// Bytes of a line kept between parts: longer than any fact with its context (a namespace is
+/// at most 63 bytes, a key with its value a few dozen), so each is whole in some stretch.
+const SCAN_OVERLAP: usize = 1024;
+
+/// [`AlertFilter::may_match`] over a line fed in parts, with the same answer wherever the cuts
+/// fall: each stretch scanned is the new part with the last bytes before it, and a fact is
+/// taken only from a stretch that holds it whole with its context.
+pub struct Scan {
+    filter: Arc<AlertFilter>,
+    tail: Vec<u8>,
+    /// Bytes of the line before `tail`.
+    before: u64,
+    facts: Facts,
+}
+
+impl Scan {
+    pub fn new(filter: Arc<AlertFilter>) -> Self {
+        Scan {
+            filter,
+            tail: Vec::new(),
+            before: 0,
+            facts: Facts::default(),
         }
     }
-    if json_keyed {
-        return false;
+
+    /// Decided already: every line for `-A`, or a fact that wants the line whatever follows.
+    fn decided(&self) -> bool {
+        self.filter.needle.is_none() || self.facts.named || self.facts.drop
     }
-    // No namespace key at all: a container alert of a rule that prints none.
-    let container = memmem::find(raw, b"container_id=").is_some()
-        || memmem::find(raw, b"\"container.id\"").is_some();
-    container
-        && TEXT_KEYS.iter().all(|k| memmem::find(raw, k).is_none())
-        && memmem::find(raw, b"ka.target.namespace").is_none()
+}
+
+impl crate::falco::LineScan for Scan {
+    fn feed(&mut self, part: &[u8]) {
+        if part.is_empty() || self.decided() {
+            return;
+        }
+        let mut stretch = std::mem::take(&mut self.tail);
+        stretch.extend_from_slice(part);
+        let f = self.filter.facts(&stretch, self.before > 0, true, true);
+        self.facts.or(f);
+        let keep = stretch.len().min(SCAN_OVERLAP);
+        self.before += (stretch.len() - keep) as u64;
+        stretch.drain(..stretch.len() - keep);
+        self.tail = stretch;
+    }
+
+    fn finish(&mut self) -> bool {
+        if !self.decided() {
+            let f = self.filter.facts(&self.tail, self.before > 0, false, false);
+            self.facts.or(f);
+        }
+        self.filter.needle.is_none() || self.facts.wanted()
+    }
 }
 
 fn is_label_byte(b: u8) -> bool {

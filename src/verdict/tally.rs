@@ -237,6 +237,10 @@ impl EventSink for Tally {
         self.filter.scope != super::filter::Scope::All
     }
 
+    fn line_scan(&self) -> Box<dyn crate::falco::LineScan> {
+        Box::new(super::filter::Scan::new(self.filter.clone()))
+    }
+
     fn event(&mut self, mut e: Event) {
         let f = &self.filter;
         if e.internal {

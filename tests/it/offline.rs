@@ -512,3 +512,75 @@ fn stdin_given_twice_is_a_usage_error() {
     assert_eq!(r.code, 2, "{r:?}");
     assert!(r.stderr.contains("more than once"), "{r:?}");
 }
+
+/// Writes `parts` to the binary's stdin one by one, with a pause between them, so that the
+/// reader gets them as separate reads.
+fn run_with_stdin_parts(args: &[&str], parts: &[&[u8]]) -> (i32, String) {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(BIN)
+        .args(args)
+        .env_remove("KUBECONFIG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let mut stdin = child.stdin.take().expect("stdin");
+    for p in parts {
+        stdin.write_all(p).expect("write");
+        stdin.flush().expect("flush");
+        std::thread::sleep(std::time::Duration::from_millis(150));
+    }
+    drop(stdin);
+    let out = child.wait_with_output().expect("wait");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+/// The same bytes give the same verdict however they arrive: an over-long line whose only
+/// namespace token is a sibling's, cut right after `shadow-abc123`, is not the namespace's;
+/// and the namespace's own token cut anywhere still is.
+#[test]
+fn an_over_long_line_cut_inside_a_token_gives_the_same_verdict() {
+    let filler = "z".repeat(1500);
+    let args = [
+        NS,
+        "--since-time",
+        WINDOW,
+        "--logs",
+        "-",
+        "--max-line-bytes",
+        "1024",
+        "-o",
+        "json",
+    ];
+    for (ns, want) in [("shadow-abc1234", "passed"), (NS, "incomplete")] {
+        let line = format!(
+            "2024-01-15T09:59:58.101233000Z Mon Jan 15 09:59:58 2024: Falco version: 0.42.1 (x86_64)\n2024-01-15T10:36:00.000731000Z 10:36:00.000000000: Critical Shell | command=sh {filler} k8s_ns={ns} k8s_pod_name=web\n"
+        );
+        let bytes = line.as_bytes();
+        let cut = line.find("shadow-abc123").expect("token") + NS.len();
+        let (code, whole) = run_with_stdin_parts(&args, &[bytes]);
+        let whole: serde_json::Value = serde_json::from_str(&whole).expect("json");
+        assert_eq!(
+            (code, whole["verdict"].as_str()),
+            (0, Some(want)),
+            "{ns} whole: {whole}"
+        );
+        for at in [cut, cut - 4, cut + 1] {
+            let (_, split) = run_with_stdin_parts(&args, &[&bytes[..at], &bytes[at..]]);
+            let split: serde_json::Value = serde_json::from_str(&split).expect("json");
+            assert_eq!(
+                split["verdict"], whole["verdict"],
+                "{ns} cut at {at}: {split}"
+            );
+            assert_eq!(
+                split["pods"][0]["gaps"], whole["pods"][0]["gaps"],
+                "{ns} cut at {at}"
+            );
+        }
+    }
+}

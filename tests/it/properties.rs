@@ -83,6 +83,11 @@ enum Item {
         ns: String,
         size: usize,
     },
+    /// A text alert whose namespace token comes after `size` bytes of command line.
+    LongText {
+        ns: String,
+        size: usize,
+    },
 }
 
 fn at(at_ns: i64) -> DateTime<Utc> {
@@ -205,6 +210,13 @@ impl Item {
                     .replace("command=sh", &format!("command=sh {filler}"))
                     .into_bytes()]
             }
+            Item::LongText { ns, size } => {
+                let hms = at(1_000_000_000).format("%H:%M:%S%.9f");
+                let filler = "y".repeat(*size);
+                vec![
+                    format!("{hms}: Critical Shell | command=sh {filler} k8s_ns={ns}").into_bytes(),
+                ]
+            }
         }
     }
 }
@@ -278,6 +290,7 @@ fn any_item() -> impl Strategy<Value = Item> {
         .prop_map(Item::Garbage),
         1 => Just(Item::Empty),
         1 => (any_ns(), 100usize..3000).prop_map(|(ns, size)| Item::Long { ns, size }),
+        1 => (any_ns(), 100usize..3000).prop_map(|(ns, size)| Item::LongText { ns, size }),
     ]
 }
 
@@ -373,6 +386,13 @@ proptest! {
             fine.extend((0..*n).map(|k| c + k));
         }
         prop_assert_eq!(&decode(&input, &fine, threshold, max_line), &whole);
+        // Inside every namespace token (a sibling's `shadow-abc1234` cut right after
+        // `shadow-abc123` looks like the namespace itself), one cut position per run.
+        let starts: Vec<usize> = memchr::memmem::find_iter(&input, b"shadow-abc12").collect();
+        for k in 1..=NS.len() + 1 {
+            let inside: Vec<usize> = starts.iter().map(|s| s + k).collect();
+            prop_assert_eq!(&decode(&input, &inside, threshold, max_line), &whole, "cut {} bytes into each token", k);
+        }
     }
 
     /// (b) The order of whole JSON lines does not matter.
