@@ -222,6 +222,33 @@ pub struct Cli {
     #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_value = "true", default_missing_value = "true", value_parser = clap::builder::BoolishValueParser::new())]
     pub node_coverage: bool,
 
+    /// Prove that Falco watches NAMESPACE: on each node where it ran, create a short-lived,
+    /// unprivileged pod in NAMESPACE (labelled app.kubernetes.io/managed-by=kubectl-falco-verify)
+    /// whose one action, a symlink to /etc/shadow, Falco's default rule "Create Symlink Over
+    /// Sensitive Files" reports; wait for each report in that node's Falco log; delete the pods.
+    /// Needs create, get and delete on pods in NAMESPACE. With --for: at the start and the end.
+    #[arg(long, conflicts_with_all = ["logs", "all_namespaces"])]
+    pub canary: bool,
+
+    /// --canary: the image (needs /bin/sh; runs as user 65534).
+    #[arg(long, value_name = "IMAGE", default_value = crate::source::canary::DEFAULT_IMAGE, requires = "canary")]
+    pub canary_image: String,
+
+    /// --canary: the command run by /bin/sh -c instead of the symlink (for custom rulesets); its
+    /// alert must show $FALCO_VERIFY_CANARY (the pod's name) in a path, e.g. /tmp/$FALCO_VERIFY_CANARY.
+    #[arg(long, value_name = "COMMAND", requires_all = ["canary", "canary_rule"])]
+    pub canary_command: Option<String>,
+
+    /// --canary: the rule the canary command triggers (`RULE` or `RULE=TEXT TITLE` when Falco
+    /// writes text, whose alerts carry the output's title instead of the rule name).
+    #[arg(long, value_name = "RULE", requires = "canary")]
+    pub canary_rule: Option<String>,
+
+    /// --canary: how long to wait for each canary's alert (apart from --timeout, which bounds
+    /// the reads).
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration, requires = "canary")]
+    pub canary_timeout: Duration,
+
     /// Longest log line parsed; longer lines are counted, reported and skipped.
     #[arg(long, value_name = "BYTES", default_value_t = crate::falco::DEFAULT_MAX_LINE, value_parser = parse_line_limit)]
     pub max_line_bytes: usize,
@@ -699,14 +726,24 @@ pub fn resolve(
     }
     // An input file that cannot be opened is a usage error, not a gate that passes unread.
     for path in cli.logs.iter().filter(|p| p.as_os_str() != "-") {
-        if let Err(e) = std::fs::File::open(path) {
+        let shown = neutralize(&path.display().to_string());
+        if std::fs::metadata(path).is_ok_and(|m| m.is_dir()) {
             return Err(usage(format!(
-                "cannot read --logs {}: {e}",
-                neutralize(&path.display().to_string())
+                "--logs {shown} is a directory: give the files in it (e.g. --logs {shown}/*.log)"
             )));
+        }
+        if let Err(e) = std::fs::File::open(path) {
+            return Err(usage(format!("cannot read --logs {shown}: {e}")));
         }
     }
     cli.validate(now).map_err(usage)?;
+    // The canary goes where the namespace ran: without the map it has nowhere to go.
+    if cli.canary && !cli.node_coverage {
+        return Err(usage(
+            "--canary needs the map of nodes where the namespace ran: drop --node-coverage=false"
+                .to_string(),
+        ));
+    }
     let mut cli = cli;
     match (&cli.namespace, &cli.namespace_flag) {
         (Some(a), Some(b)) if a != b => {
@@ -1078,6 +1115,24 @@ impl Cli {
         o.max_line = self.max_line_bytes;
         o.nodes_of_namespace = self.nodes_of_namespace;
         o.node_coverage = self.node_coverage;
+        o.canary = self.canary.then(|| {
+            let mut c = crate::source::canary::CanaryOptions {
+                image: self.canary_image.clone(),
+                timeout: self.canary_timeout,
+                ..Default::default()
+            };
+            if let Some(cmd) = &self.canary_command {
+                c.command = cmd.clone();
+            }
+            if let Some(rule) = &self.canary_rule {
+                let (rule, title) = rule.split_once('=').unwrap_or((rule, rule));
+                c.rule = crate::verdict::canary::CanaryRule {
+                    rule: rule.to_string(),
+                    title: title.to_string(),
+                };
+            }
+            c
+        });
         o.input = if self.logs.is_empty() {
             Input::Cluster(Box::new(Target {
                 kubeconfig: self.kubeconfig.clone(),

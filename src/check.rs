@@ -12,6 +12,7 @@ use tokio::time::Instant;
 
 use crate::cluster::{self, Target};
 use crate::falco::{self, Priority};
+use crate::source::canary::{self, CanaryOptions, Round};
 use crate::source::discover::{discover, Discovered, NotFound};
 use crate::source::pods::PodReader;
 use crate::source::{files, gather, LiveSender, Progress, Stop, StopSignal};
@@ -73,6 +74,10 @@ pub struct CheckOptions {
     pub nodes_of_namespace: bool,
     /// Map the nodes where the namespace ran and require a Falco pod watching each (default).
     pub node_coverage: bool,
+    /// `--canary`: prove it with a canary pod on each of those nodes.
+    pub canary: Option<CanaryOptions>,
+    /// This run's nonce, in every canary pod's name.
+    pub canary_nonce: String,
     /// Reference "now" for `since_minutes`.
     pub now: DateTime<Utc>,
     /// Accepted noise: counted and shown, never blocking.
@@ -106,6 +111,8 @@ impl CheckOptions {
             max_line: falco::DEFAULT_MAX_LINE,
             nodes_of_namespace: false,
             node_coverage: true,
+            canary: None,
+            canary_nonce: canary::nonce(),
             now: Utc::now(),
             ignores: Ignores::default(),
             group_by: None,
@@ -142,6 +149,12 @@ impl CheckOptions {
         let mut f = AlertFilter::for_scope(self.scope.clone(), self.window, self.threshold);
         f.ignores = self.ignores.clone();
         f.group_by = self.group_by;
+        if let Some(c) = &self.canary {
+            f.canary_nonce = Some(self.canary_nonce.clone());
+            if !f.canary_rules.contains(&c.rule) {
+                f.canary_rules.push(c.rule.clone());
+            }
+        }
         f
     }
 
@@ -205,13 +218,21 @@ pub async fn run(
         Stop::Interrupted
     };
     let ends_at = opts.follow.and_then(|f| f.until).map(instant_of);
+    let end_round_interrupt = interrupt.clone();
     let stopper = tokio::spawn(drive_stop(interrupt, stop_tx, on_interrupt, ends_at));
     let (selector, mut findings) = match &opts.input {
         Input::Files(paths) => {
             let f = files::read(paths, &filter, &alerts, opts.max_line, &stop).await;
             (opts.selector_or_default().to_string(), f)
         }
-        Input::Cluster(target) => read_cluster(target, &filter, alerts, opts, stop, live).await,
+        Input::Cluster(target) => {
+            let streams = Streams {
+                stop,
+                live,
+                end_round_interrupt,
+            };
+            read_cluster(target, &filter, alerts, opts, streams).await
+        }
     };
     stopper.abort();
     findings.warnings.extend(opts.notes.iter().cloned());
@@ -253,14 +274,26 @@ async fn drive_stop(
     let _ = stop.send(Some(why));
 }
 
+/// How a cluster read is stopped and who hears of it.
+struct Streams {
+    stop: StopSignal,
+    live: Option<LiveSender>,
+    /// The user's interrupt, for the canary round after a `--for` window has ended.
+    end_round_interrupt: watch::Receiver<bool>,
+}
+
 async fn read_cluster(
     target: &Target,
     filter: &Arc<AlertFilter>,
     alerts: AlertList,
     opts: &CheckOptions,
-    mut stop: StopSignal,
-    live: Option<LiveSender>,
+    streams: Streams,
 ) -> (String, Findings) {
+    let Streams {
+        mut stop,
+        live,
+        end_round_interrupt,
+    } = streams;
     let discover_deadline = Instant::now() + opts.timeout;
     let Discovered {
         cluster,
@@ -301,6 +334,36 @@ async fn read_cluster(
         Ok(Some(p)) => Some(Arc::new(crate::source::placement::node_names(p))),
         _ => None,
     };
+    let mut canary_report: Option<verdict::canary::CanaryReport> = None;
+    let canary_nodes: Vec<Option<String>> = match &placement {
+        Ok(Some(p)) if p.nodes.is_empty() => vec![None],
+        Ok(Some(p)) => p.nodes.keys().cloned().map(Some).collect(),
+        _ => Vec::new(),
+    };
+    let round = |name: &'static str| {
+        opts.canary
+            .as_ref()
+            .zip(opts.scope.namespace())
+            .map(|(c, ns)| Round {
+                cluster: &cluster,
+                namespace: ns,
+                falco_namespace: &opts.falco_namespace,
+                falco_pods: &pods,
+                container: opts.container.as_deref(),
+                nonce: &opts.canary_nonce,
+                options: c,
+                name,
+            })
+    };
+    if let Some(r) = round("start") {
+        if canary_nodes.is_empty() {
+            warnings.push(
+                "--canary: no map of the namespace's nodes, so no canary was run".to_string(),
+            );
+        } else {
+            canary_report = Some(r.run(&canary_nodes, &stop, &mut warnings).await);
+        }
+    }
     // Following has no deadline of its own: the window end or the user stops it.
     let far = Instant::now() + Duration::from_secs(60 * 60 * 24 * 365);
     let reader = PodReader {
@@ -335,7 +398,7 @@ async fn read_cluster(
         });
         tasks.push((name, task));
     };
-    for pod in pods {
+    for pod in pods.iter().cloned() {
         spawn(pod, &mut tasks);
     }
     if let Some(follow) = opts.follow {
@@ -363,6 +426,16 @@ async fn read_cluster(
             }
         }
     }
+    // A soak proves Falco still watched at its end: a second round once the window is over.
+    let soak_ended =
+        opts.follow.is_some_and(|f| f.until.is_some()) && stop.now() == Some(Stop::WindowEnd);
+    if let (true, Some(r), Some(start)) = (soak_ended, round("end"), canary_report.as_mut()) {
+        let (tx, end_stop) = StopSignal::channel();
+        let stopper = tokio::spawn(drive_stop(end_round_interrupt, tx, Stop::Interrupted, None));
+        let end = r.run(&canary_nodes, &end_stop, &mut warnings).await;
+        stopper.abort();
+        start.nodes.extend(end.nodes);
+    }
     let tally = Tally::with_alerts(filter.clone(), LogOrigin::default(), alerts);
     let mut findings = Findings::new(tally, NodeCoverage::new(opts.coverage_mode()));
     findings.connection = Some(crate::verdict::Connection {
@@ -387,7 +460,11 @@ async fn read_cluster(
             Ok(None) => NodeCoverage::new(CoverageMode::Nodes),
             Err(e) => NodeCoverage::unmapped(ns, &e.to_string()),
         };
+        if let Some(c) = &canary_report {
+            findings.node_coverage.add_canaries(c);
+        }
     }
+    findings.canary = canary_report;
     (selector, findings)
 }
 

@@ -17,7 +17,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use futures::io::{AsyncBufRead, AsyncBufReadExt};
 use k8s_openapi::api::core::v1::{ContainerStatus, Event, Node, Pod};
-use kube::api::{Api, ListParams, LogParams};
+use kube::api::{Api, DeleteParams, ListParams, LogParams, PostParams};
 use kube::{Client, Config};
 use tokio::time::{sleep, timeout_at, Instant};
 
@@ -347,6 +347,74 @@ impl Cluster {
         let lp = ListParams::default().fields(fields);
         let api = |c| Api::<Event>::namespaced(c, namespace);
         self.list(api, "events", namespace, lp, deadline).await
+    }
+
+    /// Creates a pod (once: a create is not retried, a second one would be a second pod).
+    pub async fn create_pod(
+        &self,
+        namespace: &str,
+        pod: &Pod,
+        deadline: Instant,
+    ) -> Result<Pod, ClusterError> {
+        let what = Some(("create", "pods", namespace));
+        let attempt = self.call(deadline, |client| async move {
+            Api::<Pod>::namespaced(client, namespace)
+                .create(&PostParams::default(), pod)
+                .await
+                .map_err(|e| classify(e, &self.server, what))
+        });
+        timeout_at(deadline, attempt).await.unwrap_or_else(|_| {
+            Err(ClusterError::Deadline {
+                doing: "creating a pod".to_string(),
+            })
+        })
+    }
+
+    /// Reads one pod.
+    pub async fn get_pod(
+        &self,
+        namespace: &str,
+        name: &str,
+        deadline: Instant,
+    ) -> Result<Pod, ClusterError> {
+        let what = Some(("get", "pods", namespace));
+        retry(deadline, self.request_timeout, "reading a pod", || {
+            self.call(deadline, |client| async move {
+                Api::<Pod>::namespaced(client, namespace)
+                    .get(name)
+                    .await
+                    .map_err(|e| classify(e, &self.server, what))
+            })
+        })
+        .await
+    }
+
+    /// Deletes one pod at once (grace period 0); a pod already gone is deleted.
+    pub async fn delete_pod(
+        &self,
+        namespace: &str,
+        name: &str,
+        deadline: Instant,
+    ) -> Result<(), ClusterError> {
+        let what = Some(("delete", "pods", namespace));
+        let dp = DeleteParams::default().grace_period(0);
+        let r = retry(deadline, self.request_timeout, "deleting a pod", || {
+            self.call(deadline, |client| {
+                let dp = dp.clone();
+                async move {
+                    Api::<Pod>::namespaced(client, namespace)
+                        .delete(name, &dp)
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| classify(e, &self.server, what))
+                }
+            })
+        })
+        .await;
+        match r {
+            Err(ClusterError::Api { code: 404, .. }) => Ok(()),
+            r => r,
+        }
     }
 
     /// Lists the cluster's Nodes.

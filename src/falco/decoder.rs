@@ -271,6 +271,13 @@ impl<S: EventSink> Decoder<S> {
         }
     }
 
+    /// Decodes the open text record now instead of waiting for the line after it (a watcher
+    /// that needs an alert as soon as it is written; a continuation line after it is then a
+    /// line of its own).
+    pub fn close_open_record(&mut self) {
+        self.close_text();
+    }
+
     /// Ends the log: a last line without a newline and an open text record are decoded.
     pub fn finish(mut self) -> (S, DecodeStats) {
         if !self.carry.is_empty() || self.discarding.is_some() {

@@ -181,6 +181,7 @@ fn text(r: &CheckResult, style: Style) -> String {
             }
         }
         node_table(&mut o, r);
+        canary_section(&mut o, r);
     }
     o.push('\n');
     let word = verdict_word(r.verdict, style.color);
@@ -211,12 +212,54 @@ fn text(r: &CheckResult, style: Style) -> String {
 fn watched(r: &CheckResult) -> String {
     let c = &r.node_coverage;
     match c.mode {
-        CoverageMode::Nodes if c.mapped && !c.nodes.is_empty() => format!(
-            "Falco watched {} on {} node(s); ",
-            neutralize(&r.namespace_filter),
-            c.nodes.len()
-        ),
+        CoverageMode::Nodes if c.mapped && !c.nodes.is_empty() => {
+            let canary = r
+                .canary
+                .as_ref()
+                .map(|k| {
+                    let (seen, all) = k.seen();
+                    format!(" (canary seen on {seen}/{all})")
+                })
+                .unwrap_or_default();
+            format!(
+                "Falco watched {} on {} node(s){canary}; ",
+                neutralize(&r.namespace_filter),
+                c.nodes.len()
+            )
+        }
         _ => String::new(),
+    }
+}
+
+/// The canaries (`--canary`) and the canary alerts found: expected, never counted.
+fn canary_section(o: &mut String, r: &CheckResult) {
+    if let Some(k) = &r.canary {
+        let (seen, all) = k.seen();
+        let _ = writeln!(
+            o,
+            "\nCanary {} ({}, rule {:?}): seen on {seen}/{all}",
+            neutralize(&k.nonce),
+            neutralize(&k.image),
+            neutralize(&k.rule)
+        );
+        for n in &k.nodes {
+            let _ = writeln!(
+                o,
+                "  {:<6} {:<24} {:<34} {:<16} {}",
+                n.round,
+                truncate(&neutralize(n.node.as_deref().unwrap_or("-")), 24),
+                truncate(&neutralize(&n.pod), 34),
+                n.outcome.as_str(),
+                neutralize(&n.message)
+            );
+        }
+    }
+    if !r.canary_alerts.is_empty() {
+        let _ = writeln!(
+            o,
+            "\n{} canary alert(s) in the window (expected: listed, never counted)",
+            r.canary_alerts.len()
+        );
     }
 }
 

@@ -2,6 +2,7 @@
 //! [`discover`]) or files and stdin ([`files`]). Every source ends with a report whose coverage
 //! ledger says what part of the window it did not prove it read and understood.
 
+pub mod canary;
 pub mod discover;
 pub mod files;
 pub mod placement;

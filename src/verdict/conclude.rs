@@ -46,6 +46,8 @@ pub struct Findings {
     pub warnings: Vec<String>,
     /// Whether Falco watched every node where the namespace ran.
     pub node_coverage: NodeCoverage,
+    /// `--canary`: how each canary fared.
+    pub canary: Option<super::canary::CanaryReport>,
 }
 
 impl Findings {
@@ -61,6 +63,7 @@ impl Findings {
             scope: None,
             warnings: Vec::new(),
             node_coverage,
+            canary: None,
         }
     }
 
@@ -133,6 +136,7 @@ pub fn conclude(echo: Echo, f: Findings) -> CheckResult {
         scope,
         mut warnings,
         node_coverage,
+        canary,
     } = f;
     for p in &mut pods {
         p.error = (!p.gaps.is_empty()).then(|| {
@@ -309,6 +313,8 @@ pub fn conclude(echo: Echo, f: Findings) -> CheckResult {
         tool_version: env!("CARGO_PKG_VERSION"),
         falco_versions,
         node_coverage,
+        canary,
+        canary_alerts: tally.canaries,
         exit,
         warnings,
     }

@@ -61,6 +61,11 @@ pub struct AlertFilter {
     pub threshold: Priority,
     pub ignores: Ignores,
     pub group_by: Option<GroupBy>,
+    /// What marks a canary's alert (expected, never counted).
+    pub canary_rules: Vec<super::canary::CanaryRule>,
+    /// This run's canary nonce (`--canary`): an unlabelled alert of one of its canaries is
+    /// the canary's.
+    pub canary_nonce: Option<String>,
     /// Most lines belong to other namespaces: a line without these bytes is not parsed.
     needle: Option<memmem::Finder<'static>>,
     drop_needle: memmem::Finder<'static>,
@@ -81,6 +86,8 @@ impl AlertFilter {
             threshold,
             ignores: Ignores::default(),
             group_by: None,
+            canary_rules: vec![super::canary::CanaryRule::default()],
+            canary_nonce: None,
             needle,
             drop_needle: memmem::Finder::new(b"syscall event drop").into_owned(),
         }

@@ -36,10 +36,17 @@ pub enum GapKind {
     NoFalcoPod,
     /// The nodes where the namespace ran could not be mapped (no access to its pods or events).
     CoverageUnmapped,
+    /// `--canary`: Falco did not report the canary's action within the canary timeout.
+    CanaryNotSeen,
+    /// `--canary`: Falco reported it without the namespace: it cannot label the namespace's
+    /// alerts on that node.
+    CanaryUnlabelled,
+    /// `--canary`: the canary could not run (refused, image, scheduling).
+    CanaryNotRun,
 }
 
 impl GapKind {
-    pub const ALL: [GapKind; 14] = [
+    pub const ALL: [GapKind; 17] = [
         GapKind::NotScheduled,
         GapKind::NotRunning,
         GapKind::InstancesLost,
@@ -54,6 +61,9 @@ impl GapKind {
         GapKind::UnlabelledAlerts,
         GapKind::NoFalcoPod,
         GapKind::CoverageUnmapped,
+        GapKind::CanaryNotSeen,
+        GapKind::CanaryUnlabelled,
+        GapKind::CanaryNotRun,
     ];
 
     /// The stable name used in JSON (`gaps[].kind`).
@@ -73,6 +83,9 @@ impl GapKind {
             GapKind::UnlabelledAlerts => "unlabelled_alerts",
             GapKind::NoFalcoPod => "no_falco_pod",
             GapKind::CoverageUnmapped => "coverage_unmapped",
+            GapKind::CanaryNotSeen => "canary_not_seen",
+            GapKind::CanaryUnlabelled => "canary_unlabelled",
+            GapKind::CanaryNotRun => "canary_not_run",
         }
     }
 }

@@ -7,6 +7,7 @@
 
 pub mod alerts;
 pub mod breakdown;
+pub mod canary;
 pub mod conclude;
 pub mod filter;
 pub mod ignore;

@@ -144,6 +144,38 @@ impl NodeCoverage {
         v
     }
 
+    /// Adds each canary's outcome to its node's row; a canary that was not seen with its labels
+    /// leaves a gap on its node (or on the map, for a node the namespace did not run on).
+    pub fn add_canaries(&mut self, report: &super::canary::CanaryReport) {
+        for c in &report.nodes {
+            let gap = c.outcome.gap_kind().map(|k| {
+                let at = c.node.as_deref().unwrap_or("an unscheduled node");
+                Gap::new(
+                    k,
+                    format!("canary {} ({}) on {at}: {}", c.pod, c.round, c.message),
+                )
+            });
+            match self
+                .nodes
+                .iter_mut()
+                .find(|n| Some(&n.node) == c.node.as_ref())
+            {
+                Some(row) => {
+                    // The worse of two rounds stands.
+                    if row.canary.is_none() || c.outcome != super::canary::Outcome::Seen {
+                        row.canary = Some(c.outcome.as_str().to_string());
+                    }
+                    if let Some(g) = gap {
+                        row.own_gaps.push(g.clone());
+                        row.gaps.insert(0, g);
+                        row.covered = false;
+                    }
+                }
+                None => self.gaps.extend(gap),
+            }
+        }
+    }
+
     /// Nodes whose coverage closed.
     pub fn covered(&self) -> usize {
         self.nodes.iter().filter(|n| n.covered).count()
@@ -213,8 +245,15 @@ pub fn judge(
                 .map_or(window.start, |w| w.max(window.start));
             row.read_from = Some(secs(from));
             row.read_to = Some(secs(window_end));
+            let own_late = row.own_gaps.iter().any(|g| g.kind == GapKind::StartedLate);
             match report_of(f) {
-                Some(r) => row.gaps.extend(r.gaps.iter().cloned()),
+                // The node's own `started_late` says it for this node; once is enough.
+                Some(r) => row.gaps.extend(
+                    r.gaps
+                        .iter()
+                        .filter(|g| !(own_late && g.kind == GapKind::StartedLate))
+                        .cloned(),
+                ),
                 None => row.own_gaps.push(Gap::new(
                     GapKind::Unreadable,
                     format!("Falco pod {} on node {node} was not read", f.pod),

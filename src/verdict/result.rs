@@ -165,6 +165,10 @@ pub struct CheckResult {
     pub falco_versions: Vec<String>,
     /// Whether Falco watched every node where the namespace ran.
     pub node_coverage: super::nodes::NodeCoverage,
+    /// `--canary`: the canary pods and how each fared; null without `--canary`.
+    pub canary: Option<super::canary::CanaryReport>,
+    /// Canary alerts found in the logs (this run's and earlier runs'): expected, never counted.
+    pub canary_alerts: Vec<super::canary::Sighting>,
     #[serde(skip)]
     pub exit: Exit,
     #[serde(skip)]

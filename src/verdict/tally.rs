@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use super::alerts::{Alert, AlertList, LogOrigin};
 use super::breakdown::{self, GroupBy};
+use super::canary::{self, Sighting};
 use super::filter::AlertFilter;
 use crate::falco::event::{Metrics, Workload};
 use crate::falco::{Event, EventSink, Priority};
@@ -21,6 +22,9 @@ pub struct Unlabelled {
     /// The first few of those, as Falco wrote them (untrusted text).
     pub first: Vec<String>,
 }
+
+/// Canary alerts kept (each canary writes one; earlier runs' may add a few).
+const CANARIES_KEPT: usize = 1000;
 
 /// How many unlabelled alerts are kept as examples.
 const UNLABELLED_SHOWN: usize = 3;
@@ -115,6 +119,8 @@ pub struct Tally {
     pub unlabelled: Unlabelled,
     /// The latest metrics snapshot in the window.
     pub snapshot: Option<Snapshot>,
+    /// Canary alerts (expected: never counted), this run's and earlier runs'.
+    pub canaries: Vec<Sighting>,
     /// Live view: counted alerts waiting to be handed on (the reader drains them after every
     /// chunk, so at most one chunk's worth is held).
     live: Option<Vec<Alert>>,
@@ -139,6 +145,7 @@ impl Tally {
             namespaces: breakdown::Namespaces::default(),
             unlabelled: Unlabelled::default(),
             snapshot: None,
+            canaries: Vec::new(),
             live: None,
         }
     }
@@ -179,6 +186,8 @@ impl Tally {
         self.timeline.merge(o.timeline);
         self.namespaces.merge(o.namespaces);
         self.unlabelled.merge(o.unlabelled);
+        let room = CANARIES_KEPT.saturating_sub(self.canaries.len());
+        self.canaries.extend(o.canaries.into_iter().take(room));
         if o.snapshot.as_ref().map(|s| s.at) > self.snapshot.as_ref().map(|s| s.at) {
             self.snapshot = o.snapshot;
         }
@@ -250,6 +259,22 @@ impl EventSink for Tally {
                 self.syscall_drops += 1;
             }
             return;
+        }
+        if let Some(mut s) = canary::sighting(&e, &f.canary_rules) {
+            let ours = match (&f.scope, &e.namespace) {
+                (_, None) => f.canary_nonce.as_deref() == Some(s.nonce.as_str()),
+                (super::filter::Scope::All, Some(_)) => true,
+                (super::filter::Scope::Namespace(want), Some(got)) => want == got,
+            };
+            if ours {
+                if e.time.is_none_or(|t| f.window.contains(t))
+                    && self.canaries.len() < CANARIES_KEPT
+                {
+                    s.falco_pod = self.origin.pod.clone();
+                    self.canaries.push(s);
+                }
+                return;
+            }
         }
         let named_in_audit = f
             .scope

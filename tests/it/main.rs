@@ -4,6 +4,7 @@
 
 mod common;
 
+mod canary;
 mod cluster_check;
 mod coverage;
 mod fake_kubectl;

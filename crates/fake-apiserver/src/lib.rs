@@ -27,8 +27,8 @@ pub mod timefmt;
 pub mod tls;
 
 pub use model::{
-    falco_started_at, ContainerState, FakeCluster, FakeContainer, FakeEvent, FakeNode, FakePod,
-    Faults, IntoNode, LogSource, Terminated, DEFAULT_TOKEN,
+    falco_started_at, Appended, CanarySim, ContainerState, FakeCluster, FakeContainer, FakeEvent,
+    FakeNode, FakePod, Faults, IntoNode, LogSource, Terminated, DEFAULT_TOKEN,
 };
 pub use proxy::FakeProxy;
 pub use server::{FakeApiServer, RecordedRequest};

@@ -258,6 +258,8 @@ pub struct LogStreamSpec {
     pub bytes_per_sec: Option<u64>,
     /// Set just before the connection is aborted (the connection then closes with RST).
     pub abort: Arc<AtomicBool>,
+    /// Lines written while the server runs: served after the log's own (current log only).
+    pub appended: Option<(crate::model::Appended, String)>,
 }
 
 struct LogStreamState {
@@ -281,6 +283,9 @@ struct LogStreamState {
     follow: bool,
     /// `follow=true` on a container that is not running: the body ends after the last line.
     follow_ends: bool,
+    appended: Option<(crate::model::Appended, String)>,
+    appended_next: usize,
+    since: Option<DateTime<Utc>>,
 }
 
 /// Whether a `follow=true` stream of this log ends after its last line (the container is not
@@ -326,9 +331,42 @@ impl LogStreamState {
                 self.next += 1;
             }
         }
+        // Then what was written since the server started, once its time has come.
+        let mut appended_left = false;
+        let current = matches!(
+            self.choice,
+            LogChoice::Container {
+                previous: false,
+                ..
+            }
+        );
+        if let (true, true, Some((lines, pod))) = (current, self.next >= self.end, &self.appended) {
+            let lines = lines.lock().unwrap_or_else(|p| p.into_inner());
+            let mine = lines.get(pod).map(Vec::as_slice).unwrap_or_default();
+            while buf.len() < CHUNK && self.appended_next < mine.len() {
+                let (t, line) = &mine[self.appended_next];
+                if *t > now {
+                    appended_left = self.follow;
+                    break;
+                }
+                self.appended_next += 1;
+                if self.since.is_some_and(|s| *t < s) {
+                    continue;
+                }
+                if self.timestamps {
+                    push_rfc3339_nano(&mut buf, *t);
+                    buf.push(b' ');
+                }
+                buf.extend_from_slice(line);
+                buf.push(b'\n');
+            }
+            appended_left |= self.appended_next < mine.len() && buf.len() >= CHUNK;
+        }
         // A followed log is over only when the container is not running; a reset fault still
         // fires when the log is shorter than its byte count.
-        if self.next >= self.end && (!self.follow || self.follow_ends || self.reset_left.is_some())
+        if self.next >= self.end
+            && !appended_left
+            && (!self.follow || self.follow_ends || self.reset_left.is_some())
         {
             self.exhausted = true;
         }
@@ -391,6 +429,9 @@ pub fn log_stream(spec: LogStreamSpec) -> impl Stream<Item = Result<Bytes, io::E
         abort: spec.abort,
         follow: spec.params.follow,
         follow_ends,
+        appended: spec.appended,
+        appended_next: 0,
+        since: spec.params.since,
     };
     futures::stream::unfold(state, |mut st| async move {
         if st.done {
@@ -505,6 +546,7 @@ mod tests {
             reset_after: None,
             bytes_per_sec: None,
             abort: Arc::new(AtomicBool::new(false)),
+            appended: None,
         })
     }
 

@@ -24,6 +24,47 @@ pub struct FakeCluster {
     pub events: Vec<FakeEvent>,
     /// The Node objects; `None`: one plain node for every node a pod names.
     pub nodes: Option<Vec<FakeNode>>,
+    /// How pods created through the API (canaries) are answered, and how Falco reacts.
+    pub canary: CanarySim,
+}
+
+/// Lines written to a Falco pod's current log while the server runs, by pod name.
+pub type Appended =
+    std::sync::Arc<std::sync::Mutex<BTreeMap<String, Vec<(DateTime<Utc>, Vec<u8>)>>>>;
+
+/// Pods created through the API (`POST .../pods`, as `--canary` does) and the Falco that sees
+/// them: when a pod whose command makes a symlink to /etc/shadow is created on a node, the
+/// Falco pod of that node writes "Create Symlink Over Sensitive Files" to its log `delay` later.
+#[derive(Clone, Debug)]
+pub struct CanarySim {
+    /// Refuse every create with this status and message (403 RBAC or PodSecurity, 422).
+    pub refuse: Option<(u16, String)>,
+    /// Created pods cannot pull their image (`ErrImagePull`).
+    pub image_pull_fails: bool,
+    /// Falco on these nodes reports nothing.
+    pub blind_nodes: BTreeSet<String>,
+    /// Falco on these nodes cannot resolve Kubernetes metadata (`k8s.ns.name: null`).
+    pub unresolved_nodes: BTreeSet<String>,
+    /// Falco on these nodes writes text, not JSON.
+    pub text_nodes: BTreeSet<String>,
+    /// From the create to the alert in the log.
+    pub delay: std::time::Duration,
+    /// Where a pod created without `nodeName` is placed (default: the first Falco pod's node).
+    pub schedule_to: Option<String>,
+}
+
+impl Default for CanarySim {
+    fn default() -> Self {
+        CanarySim {
+            refuse: None,
+            image_pull_fails: false,
+            blind_nodes: BTreeSet::new(),
+            unresolved_nodes: BTreeSet::new(),
+            text_nodes: BTreeSet::new(),
+            delay: std::time::Duration::from_millis(300),
+            schedule_to: None,
+        }
+    }
 }
 
 /// A core/v1 Event about a pod, as the scheduler records `Scheduled`.
@@ -88,6 +129,7 @@ impl Default for FakeCluster {
             path_prefix: None,
             events: Vec::new(),
             nodes: None,
+            canary: CanarySim::default(),
         }
     }
 }
@@ -108,6 +150,11 @@ impl FakeCluster {
 
     pub fn with_faults(mut self, faults: Faults) -> Self {
         self.faults = faults;
+        self
+    }
+
+    pub fn with_canary(mut self, sim: CanarySim) -> Self {
+        self.canary = sim;
         self
     }
 

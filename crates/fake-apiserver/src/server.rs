@@ -27,7 +27,7 @@ use tokio_rustls::server::TlsStream;
 
 use super::kubeconfig::{self, KubeconfigSpec};
 use super::logs::{self, LogStreamSpec};
-use super::model::FakeCluster;
+use super::model::{Appended, FakeCluster, FakeContainer, FakePod};
 use super::objects;
 use super::selectors;
 use super::tls;
@@ -86,6 +86,11 @@ impl RecordedRequest {
 
 struct Shared {
     cluster: Arc<FakeCluster>,
+    /// Pods created through the API, and the names of those deleted since.
+    created: Mutex<Vec<FakePod>>,
+    deleted: Mutex<Vec<String>>,
+    /// Lines Falco pods wrote while the server ran (the canary simulator's).
+    appended: Appended,
     server_address: String,
     requests: Mutex<Vec<RecordedRequest>>,
     list_failures_left: Mutex<Option<u32>>,
@@ -156,6 +161,9 @@ impl FakeApiServer {
                     .collect(),
             ),
             cluster: Arc::new(cluster),
+            created: Mutex::new(Vec::new()),
+            deleted: Mutex::new(Vec::new()),
+            appended: Appended::default(),
             server_address: addr.to_string(),
             requests: Mutex::new(Vec::new()),
             resource_version: AtomicU64::new(48_213),
@@ -485,13 +493,213 @@ async fn handle(
     if shared.cluster.faults.hang_all {
         std::future::pending::<()>().await;
     }
+    let body = if method == "POST" {
+        req.into_body()
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default()
+    } else {
+        Bytes::new()
+    };
     let resp = if authorized {
-        route(&shared, &abort, &method, &path, &query, accept.as_deref()).await
+        match (method.as_str(), path_segments(&path).as_slice()) {
+            ("POST", ["api", "v1", "namespaces", ns, "pods"]) => create_pod(&shared, ns, &body),
+            ("DELETE", ["api", "v1", "namespaces", ns, "pods", name]) => {
+                delete_pod(&shared, ns, name, &path)
+            }
+            _ => route(&shared, &abort, &method, &path, &query, accept.as_deref()).await,
+        }
     } else {
         json_response(&shared, 401, &objects::unauthorized(), None)
     };
     shared.set_status(idx, resp.status().as_u16());
     resp
+}
+
+fn path_segments(path: &str) -> Vec<&str> {
+    path.split('/').filter(|s| !s.is_empty()).collect()
+}
+
+impl Shared {
+    /// Every pod that exists now: the cluster's and those created, less those deleted.
+    fn pods_now(&self) -> Vec<FakePod> {
+        let now = Utc::now();
+        let deleted = lock(&self.deleted).clone();
+        self.cluster
+            .pods
+            .iter()
+            .chain(lock(&self.created).iter())
+            .filter(|p| p.exists_at(now) && !deleted.contains(&p.name))
+            .cloned()
+            .collect()
+    }
+}
+
+/// `POST .../pods`: the admission answers the cluster's [`CanarySim`] asks for, else the pod is
+/// created on its node (or one the scheduler picks) and that node's Falco may see it.
+fn create_pod(shared: &Arc<Shared>, ns: &str, body: &[u8]) -> Response<Body> {
+    let sim = &shared.cluster.canary;
+    if let Some((code, msg)) = &sim.refuse {
+        let details = json!({"kind": "pods"});
+        return status_response(shared, *code, msg, Some(details));
+    }
+    let Ok(spec) = serde_json::from_slice::<Value>(body) else {
+        return status_response(shared, 400, "the request body is not a Pod object", None);
+    };
+    let name = spec["metadata"]["name"].as_str().unwrap_or("").to_string();
+    if name.is_empty() {
+        return status_response(
+            shared,
+            422,
+            "Pod \"\" is invalid: metadata.name: Required value",
+            None,
+        );
+    }
+    if shared
+        .pods_now()
+        .iter()
+        .any(|p| p.namespace == ns && p.name == name)
+    {
+        return status_response(shared, 409, &format!("pods {name:?} already exists"), None);
+    }
+    let falco_nodes: Vec<String> = shared
+        .cluster
+        .pods
+        .iter()
+        .filter(|p| p.labels.get("app").is_some_and(|v| v == "falco"))
+        .filter_map(|p| p.node.clone())
+        .collect();
+    let node = spec["spec"]["nodeName"]
+        .as_str()
+        .map(str::to_string)
+        .or_else(|| sim.schedule_to.clone())
+        .or_else(|| falco_nodes.first().cloned());
+    let now = Utc::now();
+    let labels: BTreeMap<String, String> = spec["metadata"]["labels"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let container = if sim.image_pull_fails {
+        FakeContainer::waiting("canary", "ErrImagePull")
+    } else {
+        FakeContainer::running("canary", now, crate::LogSource::empty())
+    };
+    let pod = FakePod::new(name.clone(), ns)
+        .with_labels(labels)
+        .with_node(node.clone())
+        .with_phase(if sim.image_pull_fails {
+            "Pending"
+        } else {
+            "Running"
+        })
+        .appearing_at(now - chrono::Duration::seconds(1))
+        .with_container(container);
+    let answer = objects::pod(&pod, shared.rv());
+    lock(&shared.created).push(pod);
+    let command = spec["spec"]["containers"][0]["command"]
+        .as_array()
+        .map(|c| {
+            c.iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_default();
+    if let (false, Some(node)) = (sim.image_pull_fails, node) {
+        falco_sees(shared, ns, &name, &node, &command);
+    }
+    json_response(shared, 201, &answer, None)
+}
+
+/// The Falco of `node` reports a symlink over /etc/shadow made by the pod's command.
+fn falco_sees(shared: &Arc<Shared>, ns: &str, pod: &str, node: &str, command: &str) {
+    let sim = &shared.cluster.canary;
+    let Some(falco) = shared.cluster.pods.iter().find(|p| {
+        p.node.as_deref() == Some(node) && p.labels.get("app").is_some_and(|v| v == "falco")
+    }) else {
+        return;
+    };
+    let Some(at) = command.find("ln -s /etc/shadow ") else {
+        return;
+    };
+    if sim.blind_nodes.contains(node) {
+        return;
+    }
+    let link: String = command[at + "ln -s /etc/shadow ".len()..]
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .trim_matches('"')
+        .replace("$FALCO_VERIFY_CANARY", pod);
+    let when = Utc::now() + chrono::Duration::from_std(sim.delay).unwrap_or_default();
+    let hms = when.format("%H:%M:%S%.9f");
+    let unresolved = sim.unresolved_nodes.contains(node);
+    let (ns_text, pod_text) = if unresolved {
+        ("<NA>", "<NA>")
+    } else {
+        (ns, pod)
+    };
+    let output = format!(
+        "{hms}: Warning Symlinks created over sensitive files (target=/etc/shadow linkpath={link} evt_type=symlinkat user=<NA> user_uid=65534 user_loginuid=-1 process=ln proc_exepath=/bin/ln parent=sh command=ln -s /etc/shadow {link} terminal=0 container_id=5d1c0f3e9a2b container_name=canary k8s_ns={ns_text} k8s_pod_name={pod_text})"
+    );
+    let line = if sim.text_nodes.contains(node) {
+        output
+    } else {
+        let field = |v: &str| if unresolved { Value::Null } else { json!(v) };
+        json!({
+            "hostname": node,
+            "output": output,
+            "output_fields": {
+                "container.id": "5d1c0f3e9a2b",
+                "container.name": "canary",
+                "evt.arg.linkpath": link,
+                "evt.arg.target": "/etc/shadow",
+                "evt.time": when.timestamp_nanos_opt().unwrap_or_default(),
+                "evt.type": "symlinkat",
+                "k8s.ns.name": field(ns),
+                "k8s.pod.name": field(pod),
+                "proc.cmdline": format!("ln -s /etc/shadow {link}"),
+                "user.uid": 65534,
+            },
+            "priority": "Warning",
+            "rule": "Create Symlink Over Sensitive Files",
+            "source": "syscall",
+            "tags": ["T1555", "container", "filesystem", "host", "maturity_stable", "mitre_credential_access"],
+            "time": crate::timefmt::rfc3339_nano(when),
+        })
+        .to_string()
+    };
+    lock(&shared.appended)
+        .entry(falco.name.clone())
+        .or_default()
+        .push((when, line.into_bytes()));
+}
+
+/// `DELETE .../pods/NAME`: the test user may delete the pods it created through the API (as
+/// the canary's RBAC allows), and no other.
+fn delete_pod(shared: &Arc<Shared>, ns: &str, name: &str, path: &str) -> Response<Body> {
+    let created = lock(&shared.created)
+        .iter()
+        .any(|p| p.namespace == ns && p.name == name);
+    if !created {
+        return forbidden(shared, "DELETE", path, &BTreeMap::new());
+    }
+    if lock(&shared.deleted).iter().any(|d| d == name) {
+        return not_found(shared, name);
+    }
+    lock(&shared.deleted).push(name.to_string());
+    json_response(
+        shared,
+        200,
+        &json!({"kind": "Status", "apiVersion": "v1", "status": "Success"}),
+        None,
+    )
 }
 
 fn full(bytes: impl Into<Bytes>) -> Body {
@@ -784,10 +992,9 @@ fn list_pods(
         Ok(f) => f,
         Err(msg) => return status_response(shared, 400, &msg, None),
     };
-    let now = Utc::now();
-    let pods = shared.cluster.pods.iter().filter(|p| {
-        p.exists_at(now)
-            && namespace.is_none_or(|ns| p.namespace == ns)
+    let all = shared.pods_now();
+    let pods = all.iter().filter(|p| {
+        namespace.is_none_or(|ns| p.namespace == ns)
             && labels.iter().all(|r| r.matches(&p.labels))
             && fields.iter().all(|f| f.matches(p))
     });
@@ -810,12 +1017,8 @@ fn not_found(shared: &Shared, name: &str) -> Response<Body> {
 }
 
 fn get_pod(shared: &Shared, ns: &str, name: &str, accept: Option<&str>) -> Response<Body> {
-    let Some(pod) = shared
-        .cluster
-        .pods
-        .iter()
-        .find(|p| p.namespace == ns && p.name == name && p.exists_at(Utc::now()))
-    else {
+    let all = shared.pods_now();
+    let Some(pod) = all.iter().find(|p| p.namespace == ns && p.name == name) else {
         return not_found(shared, name);
     };
     let rv = shared.rv();
@@ -880,6 +1083,7 @@ async fn get_log(
         reset_after: faults.log_reset_after_bytes.get(name).copied(),
         bytes_per_sec: faults.slow_log_bytes_per_sec,
         abort: Arc::clone(abort),
+        appended: Some((Arc::clone(&shared.appended), name.to_string())),
     });
     let body = StreamBody::new(stream.map(|r| r.map(Frame::data))).boxed_unsync();
     let mut resp = Response::new(body);
