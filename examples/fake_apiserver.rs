@@ -17,6 +17,15 @@
 //! never a line written at `start`) is a Warning alert for `--namespace`; the others are for other namespaces (including prefix traps such as
 //! `<namespace>4`) at all priorities.
 //!
+//! Where the namespace ran, and how Falco sees a canary (`--canary`):
+//! `--workloads N` puts a running pod of `--namespace` on each of the first N Falco nodes;
+//! `--workload-on NODE` one on a node without Falco (repeatable; `fargate-*` names are Fargate
+//! nodes, `gpu-*` names tainted); `--gone-on NODE` leaves only a Scheduled Event of a pod that
+//! is gone, on a node that is gone; `--canary-blind NODE`, `--canary-unlabelled NODE`,
+//! `--canary-text NODE` (repeatable) make that node's Falco miss the canary, leave it
+//! unlabelled, or write text; `--canary-refuse MESSAGE` refuses every pod (403);
+//! `--canary-image-pull-fails`; `--forbid LIST` answers 403 to a list (`events/NS`, `nodes`).
+//!
 //! Corpus mode (`--corpus DIR`, e.g. examples/demo): pod `falco-json` (node-0)
 //! serves `json.log` and pod `falco-text` (node-1) serves `text.log` with the kubelet times of
 //! `text.kubelet-timestamps.log`.
@@ -39,6 +48,11 @@ struct Args {
     start: DateTime<Utc>,
     slow: Option<u64>,
     until_stdin_closes: bool,
+    workloads: u64,
+    workload_on: Vec<String>,
+    gone_on: Vec<String>,
+    canary: fake_apiserver::CanarySim,
+    forbid: Vec<String>,
 }
 
 const USAGE: &str =
@@ -58,6 +72,11 @@ fn parse_args() -> Result<Args, String> {
         start: fake_apiserver::ts("2024-01-15T10:00:00Z"),
         slow: None,
         until_stdin_closes: false,
+        workloads: 0,
+        workload_on: Vec::new(),
+        gone_on: Vec::new(),
+        canary: fake_apiserver::CanarySim::default(),
+        forbid: Vec::new(),
     };
     let mut have_kubeconfig = false;
     let mut it = std::env::args().skip(1);
@@ -96,6 +115,23 @@ fn parse_args() -> Result<Args, String> {
                 args.slow = Some(num("--slow-bytes-per-sec", value("--slow-bytes-per-sec")?)?)
             }
             "--until-stdin-closes" => args.until_stdin_closes = true,
+            "--workloads" => args.workloads = num("--workloads", value("--workloads")?)?,
+            "--workload-on" => args.workload_on.push(value("--workload-on")?),
+            "--gone-on" => args.gone_on.push(value("--gone-on")?),
+            "--canary-blind" => {
+                args.canary.blind_nodes.insert(value("--canary-blind")?);
+            }
+            "--canary-unlabelled" => {
+                args.canary
+                    .unresolved_nodes
+                    .insert(value("--canary-unlabelled")?);
+            }
+            "--canary-text" => {
+                args.canary.text_nodes.insert(value("--canary-text")?);
+            }
+            "--canary-refuse" => args.canary.refuse = Some((403, value("--canary-refuse")?)),
+            "--canary-image-pull-fails" => args.canary.image_pull_fails = true,
+            "--forbid" => args.forbid.push(value("--forbid")?),
             "-h" | "--help" => return Err(USAGE.to_string()),
             other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
         }
@@ -310,6 +346,54 @@ fn corpus_cluster(dir: &Path) -> Result<FakeCluster, String> {
     ]))
 }
 
+// ------------------------------------------------------------------ where the namespace ran
+
+fn place_workloads(cluster: &mut FakeCluster, args: &Args) {
+    use fake_apiserver::{FakeContainer, FakeEvent, FakeNode};
+    let falco_nodes: Vec<String> = cluster.pods.iter().filter_map(|p| p.node.clone()).collect();
+    let started = args.start - Duration::minutes(30);
+    let mut add = |node: &str, i: usize| {
+        cluster.pods.push(
+            FakePod::new(format!("web-{i}"), args.namespace.clone())
+                .with_node(node)
+                .with_container(FakeContainer::running("web", started, LogSource::empty())),
+        );
+    };
+    let mut i = 0;
+    for node in falco_nodes.iter().take(args.workloads as usize) {
+        add(node, i);
+        i += 1;
+    }
+    for node in &args.workload_on {
+        add(node, i);
+        i += 1;
+    }
+    for (k, node) in args.gone_on.iter().enumerate() {
+        cluster.events.push(FakeEvent::scheduled(
+            &args.namespace,
+            &format!("job-{k}"),
+            node,
+            args.start + Duration::minutes(1),
+        ));
+    }
+    if !args.workload_on.is_empty() || !args.gone_on.is_empty() {
+        let mut nodes: Vec<FakeNode> = falco_nodes.iter().map(FakeNode::new).collect();
+        for n in &args.workload_on {
+            let mut node = FakeNode::new(n);
+            if n.starts_with("fargate-") {
+                node = node.with_label("eks.amazonaws.com/compute-type", "fargate");
+            }
+            if n.starts_with("gpu-") {
+                node = node.with_taint("nvidia.com/gpu", "present", "NoSchedule");
+            }
+            nodes.push(node);
+        }
+        cluster.nodes = Some(nodes);
+    }
+    cluster.canary = args.canary.clone();
+    cluster.faults.forbidden_lists = args.forbid.iter().cloned().collect();
+}
+
 // ------------------------------------------------------------------ main
 
 fn write_kubeconfig(server: &FakeApiServer, path: &Path) -> Result<(), String> {
@@ -379,6 +463,7 @@ fn main() -> ExitCode {
     };
     let mut cluster = cluster;
     cluster.faults.slow_log_bytes_per_sec = args.slow;
+    place_workloads(&mut cluster, &args);
     let summary: Vec<String> = cluster
         .pods
         .iter()

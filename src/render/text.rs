@@ -306,7 +306,7 @@ fn node_table(o: &mut String, r: &CheckResult) {
     );
     let _ = writeln!(
         o,
-        "  {:<24} {:<28} {:<28} {:<41} {:<8} STATUS",
+        "  {:<24} {:<28} {:<28} {:<41} {:<15} STATUS",
         "NODE", "PODS OF NAMESPACE", "FALCO POD", "READ", "CANARY"
     );
     for n in &c.nodes {
@@ -316,7 +316,7 @@ fn node_table(o: &mut String, r: &CheckResult) {
         };
         let _ = writeln!(
             o,
-            "  {:<24} {:<28} {:<28} {:<41} {:<8} {}",
+            "  {:<24} {:<28} {:<28} {:<41} {:<15} {}",
             truncate(&neutralize(&n.node), 24),
             truncate(&neutralize(&n.namespace_pods.join(",")), 28),
             truncate(&neutralize(n.falco_pod.as_deref().unwrap_or("-")), 28),

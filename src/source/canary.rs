@@ -414,7 +414,13 @@ async fn refused(round: String, pod: String, node: Option<String>, e: ClusterErr
         seen_at: None,
         latency_ms: None,
         falco_pod: None,
-        message: format!("the canary pod was refused: {e}"),
+        message: match &e {
+            // A 403 from admission is no RBAC matter: granting create would not help.
+            ClusterError::Forbidden { message, .. } if message.contains("violates PodSecurity") => {
+                format!("the canary pod was refused by PodSecurity admission: {message}. The canary meets `restricted`: check the namespace's pod-security labels and other admission policies")
+            }
+            e => format!("the canary pod was refused: {e}"),
+        },
     }
 }
 
