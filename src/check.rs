@@ -15,7 +15,7 @@ use crate::falco::{self, Priority};
 use crate::source::canary::{self, CanaryOptions, Round};
 use crate::source::discover::{discover, Discovered, NotFound};
 use crate::source::pods::PodReader;
-use crate::source::{files, gather, LiveSender, Progress, Stop, StopSignal};
+use crate::source::{files, gather, judge_unlabelled, LiveSender, Progress, Stop, StopSignal};
 use crate::verdict::nodes::{self, FalcoOnNode};
 use crate::verdict::{
     self, AlertFilter, AlertList, CheckResult, CoverageMode, Echo, Findings, GroupBy, Ignores,
@@ -330,17 +330,13 @@ async fn read_cluster(
         Some(Err(e)) => Err(e),
         None => Ok(None),
     };
-    let namespace_nodes = match &placement {
-        Ok(Some(p)) => Some(Arc::new(crate::source::placement::node_names(p))),
-        _ => None,
-    };
     let mut canary_report: Option<verdict::canary::CanaryReport> = None;
     let canary_nodes: Vec<Option<String>> = match &placement {
         Ok(Some(p)) if p.nodes.is_empty() => vec![None],
         Ok(Some(p)) => p.nodes.keys().cloned().map(Some).collect(),
         _ => Vec::new(),
     };
-    let round = |name: &'static str| {
+    let round = |name: &'static str, first_index: usize| {
         opts.canary
             .as_ref()
             .zip(opts.scope.namespace())
@@ -353,9 +349,10 @@ async fn read_cluster(
                 nonce: &opts.canary_nonce,
                 options: c,
                 name,
+                first_index,
             })
     };
-    if let Some(r) = round("start") {
+    if let Some(r) = round("start", 0) {
         if canary_nodes.is_empty() {
             warnings.push(
                 "--canary: no map of the namespace's nodes, so no canary was run".to_string(),
@@ -378,7 +375,6 @@ async fn read_cluster(
         stop: stop.clone(),
         live: live.clone(),
         progress: opts.progress.clone(),
-        namespace_nodes,
     };
     // Followed logs stay open for the whole window: each needs its own stream.
     let limit = Arc::new(Semaphore::new(if following {
@@ -426,10 +422,30 @@ async fn read_cluster(
             }
         }
     }
+    // Pods of the namespace scheduled while following are on the map only if it is made again.
+    let mut placement = placement;
+    if let (true, Ok(Some(p)), Some(ns)) = (following, &mut placement, opts.scope.namespace()) {
+        let deadline = Instant::now() + opts.timeout.min(Duration::from_secs(10));
+        match crate::source::placement::map(&cluster, ns, opts.window, Utc::now(), deadline).await {
+            Ok(later) => p.merge(later),
+            Err(e) => warnings.push(format!(
+                "the map of nodes where {ns} ran could not be made again at the end ({e}): pods scheduled while following are not on it"
+            )),
+        }
+    }
+    let canary_nodes: Vec<Option<String>> = match &placement {
+        Ok(Some(p)) if p.nodes.is_empty() => vec![None],
+        Ok(Some(p)) => p.nodes.keys().cloned().map(Some).collect(),
+        _ => Vec::new(),
+    };
     // A soak proves Falco still watched at its end: a second round once the window is over.
     let soak_ended =
         opts.follow.is_some_and(|f| f.until.is_some()) && stop.now() == Some(Stop::WindowEnd);
-    if let (true, Some(r), Some(start)) = (soak_ended, round("end"), canary_report.as_mut()) {
+    if let (true, Some(r), Some(start)) = (
+        soak_ended,
+        round("end", canary_nodes.len()),
+        canary_report.as_mut(),
+    ) {
         let (tx, end_stop) = StopSignal::channel();
         let stopper = tokio::spawn(drive_stop(end_round_interrupt, tx, Stop::Interrupted, None));
         let end = r.run(&canary_nodes, &end_stop, &mut warnings).await;
@@ -451,6 +467,11 @@ async fn read_cluster(
     // Followers drain briefly after the stop; one grace period for all of them.
     let grace = following.then(|| Instant::now() + Duration::from_secs(5));
     gather(&mut findings, tasks, grace).await;
+    let namespace_nodes = match &placement {
+        Ok(Some(p)) => Some(crate::source::placement::node_names(p)),
+        _ => None,
+    };
+    judge_unlabelled(&mut findings, filter, namespace_nodes.as_ref());
     if let (CoverageMode::Nodes, Some(ns)) = (opts.coverage_mode(), opts.scope.namespace()) {
         findings.node_coverage = match &placement {
             Ok(Some(p)) => {

@@ -78,6 +78,9 @@ pub struct Round<'a> {
     pub options: &'a CanaryOptions,
     /// `start` or `end`.
     pub name: &'a str,
+    /// The first pod's number: a later round's pods never reuse a name (a pod just deleted may
+    /// still be terminating).
+    pub first_index: usize,
 }
 
 impl Round<'_> {
@@ -94,7 +97,7 @@ impl Round<'_> {
         let mut created = Vec::new();
         let mut watchers = Vec::new();
         for (i, node) in nodes.iter().enumerate() {
-            let name = canary::pod_name(self.nonce, i);
+            let name = canary::pod_name(self.nonce, self.first_index + i);
             let spec = pod_spec(
                 &name,
                 node.as_deref(),

@@ -7,7 +7,7 @@ use std::io::Read;
 
 use tokio::sync::mpsc;
 
-use super::{gather, note_stats, note_unlabelled, SourceRead, Stop, StopSignal};
+use super::{gather, judge_unlabelled, keep_falco_facts, note_stats, SourceRead, Stop, StopSignal};
 use crate::falco::Decoder;
 use crate::verdict::{
     AlertFilter, AlertList, CoverageMode, Findings, Gap, GapKind, Ledger, LogOrigin, NodeCoverage,
@@ -48,6 +48,8 @@ pub async fn read(
     let tally = Tally::with_alerts(filter.clone(), LogOrigin::default(), alerts.clone());
     let mut findings = Findings::new(tally, NodeCoverage::new(CoverageMode::Offline));
     gather(&mut findings, tasks, None).await;
+    // Offline there is no map of nodes: every input may hold the namespace's node.
+    judge_unlabelled(&mut findings, filter, None);
     findings
 }
 
@@ -122,8 +124,7 @@ async fn read_one(path: &Path, tally: Tally, max_line: usize, mut stop: StopSign
     }
     let (tally, stats) = decoder.finish();
     note_stats(&stats, &mut report, &mut ledger, &mut warnings);
-    // Offline there is no map of nodes: every input may hold the namespace's node.
-    note_unlabelled(&tally, &mut report, &mut ledger, &mut warnings, true);
+    keep_falco_facts(&tally, &mut report);
     if report.bytes_read == 0 && ledger.is_closed() {
         ledger.open(Gap::new(
             GapKind::NotUnderstood,

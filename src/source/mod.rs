@@ -13,7 +13,9 @@ use std::sync::atomic::{AtomicU64, AtomicUsize};
 use tokio::sync::{mpsc, watch};
 
 use crate::falco::DecodeStats;
-use crate::verdict::{Alert, Findings, Gap, GapKind, Ledger, PodReport, Tally};
+use std::collections::BTreeSet;
+
+use crate::verdict::{Alert, AlertFilter, Findings, Gap, GapKind, Ledger, PodReport, Tally};
 
 /// Why a run is stopping.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,52 +117,59 @@ pub(crate) async fn gather(
     }
 }
 
-/// Judges the alerts Falco could not label and keeps its last metrics snapshot. Where the
-/// namespace ran (or may have: offline input, or no map of its nodes), a container alert at or
-/// above the threshold with no namespace may be the namespace's: a gap, never a silent pass.
-/// Elsewhere they are only counted in a note.
-pub(crate) fn note_unlabelled(
-    tally: &Tally,
-    report: &mut PodReport,
-    ledger: &mut Ledger,
-    warnings: &mut Vec<String>,
-    namespace_ran_here: bool,
-) {
+/// Keeps what Falco's own output says about a source for the report: its last metrics
+/// snapshot, and the container alerts it could not label (judged once the map of nodes is
+/// final, by [`judge_unlabelled`]).
+pub(crate) fn keep_falco_facts(tally: &Tally, report: &mut PodReport) {
     if let Some(s) = &tally.snapshot {
         report.falco_metrics = Some(s.clone());
     }
-    let u = &tally.unlabelled;
-    if u.total == 0 {
-        return;
-    }
-    let f = tally.filter();
-    let whom = f.scope.describe();
-    let name = &report.name;
-    let place = match &report.node {
-        Some(n) => format!("node {n}"),
-        None => name.clone(),
-    };
-    if namespace_ran_here && u.at_or_above > 0 {
-        let first: Vec<String> = u.first.iter().map(|t| format!("{t:?}")).collect();
-        ledger.open(Gap::new(
-            GapKind::UnlabelledAlerts,
-            format!(
-                "{} container alert(s) at or above {} on {place} carry no namespace (Falco could not resolve Kubernetes metadata) and {whom} ran there: they may be its alerts; the first: {}. Fix Falco's metadata (container runtime socket, container/k8smeta plugin) or check these alerts by hand",
-                u.at_or_above,
-                f.threshold.as_upper(),
-                first.join(", ")
-            ),
-        ));
-    } else {
-        let why = if namespace_ran_here {
-            "all below the threshold"
-        } else {
-            "where it did not run"
+    report.unlabelled = tally.unlabelled.clone();
+}
+
+/// Judges the alerts Falco could not label, for every source. Where the namespace ran (or may
+/// have: offline input, or no map of its nodes, `None`), a container alert at or above the
+/// threshold with no namespace may be the namespace's: a gap, never a silent pass. Elsewhere
+/// they are only counted in a note.
+pub(crate) fn judge_unlabelled(
+    findings: &mut Findings,
+    filter: &AlertFilter,
+    namespace_nodes: Option<&BTreeSet<String>>,
+) {
+    let whom = filter.scope.describe();
+    for report in &mut findings.pods {
+        let u = &report.unlabelled;
+        if u.total == 0 {
+            continue;
+        }
+        let ran_here = namespace_nodes
+            .is_none_or(|nodes| report.node.as_ref().is_none_or(|n| nodes.contains(n)));
+        let place = match &report.node {
+            Some(n) => format!("node {n}"),
+            None => report.name.clone(),
         };
-        warnings.push(format!(
-            "{name}: {} container alert(s) on {place} carry no namespace (Falco could not resolve Kubernetes metadata); not counted for {whom}: {why}",
-            u.total
-        ));
+        if ran_here && u.at_or_above > 0 {
+            let first: Vec<String> = u.first.iter().map(|t| format!("{t:?}")).collect();
+            report.gaps.push(Gap::new(
+                GapKind::UnlabelledAlerts,
+                format!(
+                    "{} container alert(s) at or above {} on {place} carry no namespace (Falco could not resolve Kubernetes metadata) and {whom} ran there: they may be its alerts; the first: {}. Fix Falco's metadata (container runtime socket, container/k8smeta plugin) or check these alerts by hand",
+                    u.at_or_above,
+                    filter.threshold.as_upper(),
+                    first.join(", ")
+                ),
+            ));
+        } else {
+            let why = if ran_here {
+                "all below the threshold"
+            } else {
+                "where it did not run"
+            };
+            findings.warnings.push(format!(
+                "{}: {} container alert(s) on {place} carry no namespace (Falco could not resolve Kubernetes metadata); not counted for {whom}: {why}",
+                report.name, u.total
+            ));
+        }
     }
 }
 

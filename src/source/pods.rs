@@ -12,7 +12,7 @@ use k8s_openapi::api::core::v1::Pod;
 use tokio::time::Instant;
 
 use super::{
-    note_stats, note_unlabelled, send_live, LiveEvent, LiveSender, Progress, SourceRead, Stop,
+    keep_falco_facts, note_stats, send_live, LiveEvent, LiveSender, Progress, SourceRead, Stop,
     StopSignal,
 };
 use crate::cluster::{self, Cluster, ClusterError, LogRequest};
@@ -41,9 +41,6 @@ pub struct PodReader {
     pub stop: StopSignal,
     pub live: Option<LiveSender>,
     pub progress: Option<Arc<Progress>>,
-    /// The nodes where the namespace ran in the window; `None` when not mapped (then every
-    /// node may have been one).
-    pub namespace_nodes: Option<Arc<std::collections::BTreeSet<String>>>,
 }
 
 /// At most this long after the stop, a followed stream may still be catching up.
@@ -265,11 +262,7 @@ impl PodReader {
                 }
             }
         }
-        let ran_here = self
-            .namespace_nodes
-            .as_ref()
-            .is_none_or(|nodes| report.node.as_ref().is_none_or(|n| nodes.contains(n)));
-        note_unlabelled(&total, &mut report, &mut ledger, &mut warnings, ran_here);
+        keep_falco_facts(&total, &mut report);
         done(report, ledger, total, parsed, warnings)
     }
 

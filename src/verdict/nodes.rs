@@ -33,6 +33,18 @@ impl Placement {
         };
     }
 
+    /// Adds a later map of the same namespace (made again at the end of a followed window).
+    pub fn merge(&mut self, later: Placement) {
+        for (node, u) in later.nodes {
+            for pod in &u.pods {
+                self.add(&node, pod, u.since);
+            }
+        }
+        if later.facts.is_some() {
+            self.facts = later.facts;
+        }
+    }
+
     pub fn has(&self, node: &str, pod: &str) -> bool {
         self.nodes.get(node).is_some_and(|u| u.pods.contains(pod))
     }

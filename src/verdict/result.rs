@@ -83,6 +83,9 @@ pub struct PodReport {
     /// Falco's last metrics snapshot in the window (when Falco writes them to this log).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub falco_metrics: Option<super::tally::Snapshot>,
+    /// Container alerts Falco could not label (judged with the map of nodes).
+    #[serde(skip)]
+    pub unlabelled: super::tally::Unlabelled,
 }
 
 impl PodReport {

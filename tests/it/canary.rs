@@ -333,3 +333,33 @@ fn an_earlier_canary_is_recognised_only_by_its_own_nonce_in_its_path() {
     assert_eq!(j["verdict"], "blocked", "{j}");
     assert_eq!(j["alert_count"], 1);
 }
+
+/// A `--for` soak proves Falco watched at both ends: one canary round at its start, one at its end.
+#[test]
+fn a_soak_runs_a_canary_round_at_its_start_and_its_end() {
+    let e = two_nodes(CanarySim::default());
+    let (r, j) = e.json(&["--for", "2s"]);
+    assert_eq!(j["verdict"], "passed", "{r:?}");
+    let rounds: Vec<(String, String)> = j["canary"]["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .map(|n| {
+            (
+                n["round"].as_str().unwrap_or("").to_string(),
+                n["outcome"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rounds,
+        [
+            ("start".into(), "seen".into()),
+            ("start".into(), "seen".into()),
+            ("end".into(), "seen".into()),
+            ("end".into(), "seen".into())
+        ],
+        "{r:?}"
+    );
+    assert_eq!(e.assert_cleaned_up(), 4);
+}

@@ -434,3 +434,27 @@ fn offline_an_unlabelled_container_alert_is_a_gap_and_metrics_are_understood() {
     assert_eq!(j["verdict"], "incomplete", "{r:?}");
     assert_eq!(gap_kinds(&j["pods"][0]), ["unlabelled_alerts"]);
 }
+
+/// A soak maps the nodes again at its end: a pod of the namespace scheduled while it ran, on a
+/// node without Falco, is a gap.
+#[test]
+fn a_soak_maps_again_at_its_end() {
+    let soon = chrono::Utc::now() + chrono::Duration::milliseconds(800);
+    let e = env_with(FakeCluster::new(vec![
+        FakePod::falco("falco-a", "node-a", quiet_log()),
+        workload("web-a", "node-a", "2024-01-15T10:00:00Z"),
+        workload("web-new", "node-new", "2024-01-15T10:00:00Z").appearing_at(soon),
+    ]));
+    let r = e.run(&["--for", "2s"]);
+    let j = r.json();
+    assert_eq!(j["verdict"], "incomplete", "{r:?}");
+    let rows = node_rows(&j);
+    assert_eq!(
+        rows,
+        [
+            ("node-a".to_string(), Vec::<String>::new()),
+            ("node-new".to_string(), vec!["no_falco_pod".to_string()])
+        ],
+        "{r:?}"
+    );
+}
