@@ -363,3 +363,45 @@ fn a_soak_runs_a_canary_round_at_its_start_and_its_end() {
     );
     assert_eq!(e.assert_cleaned_up(), 4);
 }
+
+/// Every refusal the API can give a canary is `not_run` with the API's own words; a Falco that
+/// reports later than the canary timeout is `not_seen`.
+#[test]
+fn refusals_and_late_reports_are_said_with_their_reason() {
+    let cases: [(CanarySim, &str, &str); 3] = [
+        (
+            CanarySim {
+                refuse: Some((403, "pods is forbidden: User \"ci\" cannot create resource \"pods\" in API group \"\" in the namespace \"shadow-abc123\"".to_string())),
+                ..CanarySim::default()
+            },
+            "not_run",
+            "cannot create resource",
+        ),
+        (
+            CanarySim {
+                refuse: Some((422, "Pod \"falco-verify-canary\" is invalid: exceeded quota: compute-resources".to_string())),
+                ..CanarySim::default()
+            },
+            "not_run",
+            "exceeded quota",
+        ),
+        (
+            CanarySim {
+                delay: Duration::from_secs(10),
+                ..CanarySim::default()
+            },
+            "not_seen",
+            "within 2s",
+        ),
+    ];
+    for (sim, outcome, says) in cases {
+        let e = two_nodes(sim);
+        let (r, j) = e.json(&["--canary-timeout", "2s"]);
+        assert_eq!(j["verdict"], "incomplete", "{r:?}");
+        let node = &j["canary"]["nodes"][0];
+        assert_eq!(node["outcome"], outcome, "{r:?}");
+        let msg = node["message"].as_str().unwrap_or("");
+        assert!(msg.contains(says), "{msg}");
+        e.assert_cleaned_up();
+    }
+}
