@@ -13,12 +13,12 @@ use tokio::time::Instant;
 use crate::cluster::{self, Target};
 use crate::falco::{self, Priority};
 use crate::source::canary::{self, CanaryOptions, Round};
-use crate::source::discover::{discover, Discovered, NotFound};
+use crate::source::discover::{discover, Discovered, NotFound, Wanted};
 use crate::source::pods::PodReader;
 use crate::source::{files, gather, judge_unlabelled, LiveSender, Progress, Stop, StopSignal};
 use crate::verdict::nodes::{self, FalcoOnNode};
 use crate::verdict::{
-    self, AlertFilter, AlertList, CheckResult, CoverageMode, Echo, Findings, GroupBy, Ignores,
+    self, AlertFilter, AlertList, CheckResult, CoverageMode, Echo, Findings, Gap, GroupBy, Ignores,
     InputKind, LogOrigin, NodeCoverage, Scope, Skip, Tally, Window,
 };
 use k8s_openapi::api::core::v1::Pod;
@@ -131,6 +131,20 @@ impl CheckOptions {
         self.selector
             .as_deref()
             .unwrap_or(cluster::DEFAULT_SELECTOR)
+    }
+
+    /// What discovery needs of these options.
+    pub fn wanted(&self) -> Wanted<'_> {
+        Wanted {
+            falco_namespace: &self.falco_namespace,
+            selector: self.selector.as_deref(),
+            timeout: self.timeout,
+            scope: &self.scope,
+            window: self.window,
+            now: self.now,
+            nodes_of_namespace: self.nodes_of_namespace,
+            node_coverage: self.node_coverage,
+        }
     }
 
     /// How node coverage is checked for these options.
@@ -302,7 +316,7 @@ async fn read_cluster(
         scope,
         mut warnings,
         placement,
-    } = match discover(target, opts, discover_deadline).await {
+    } = match discover(target, &opts.wanted(), discover_deadline).await {
         Ok(d) => d,
         Err(NotFound {
             selector,
@@ -476,7 +490,12 @@ async fn read_cluster(
         findings.node_coverage = match &placement {
             Ok(Some(p)) => {
                 let end = opts.window.end.unwrap_or_else(Utc::now);
-                nodes::judge(p, &watchers, &findings.pods, opts.window, end, ns)
+                let read: Vec<(String, Vec<Gap>)> = findings
+                    .pods
+                    .iter()
+                    .map(|r| (r.name.clone(), r.gaps.clone()))
+                    .collect();
+                nodes::judge(p, &watchers, &read, opts.window, end, ns)
             }
             Ok(None) => NodeCoverage::new(CoverageMode::Nodes),
             Err(e) => NodeCoverage::unmapped(ns, &e.to_string()),

@@ -15,6 +15,7 @@ pub mod completion;
 pub mod debug;
 pub mod falco;
 pub mod render;
+pub mod sanitize;
 pub mod source;
 pub mod verdict;
 

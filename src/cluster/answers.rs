@@ -57,7 +57,7 @@ where
             format!(
                 "{} {}",
                 req.method(),
-                crate::render::neutralize(req.uri().path_and_query().map_or("", |p| p.as_str()))
+                crate::sanitize::neutralize(req.uri().path_and_query().map_or("", |p| p.as_str()))
             )
         });
         let started = Instant::now();
@@ -83,7 +83,7 @@ where
                         format_args!(
                             "{what} failed after {} ms: {}",
                             started.elapsed().as_millis(),
-                            crate::render::neutralize(&e.to_string())
+                            crate::sanitize::neutralize(&e.to_string())
                         ),
                     ),
                 }

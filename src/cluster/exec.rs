@@ -144,12 +144,12 @@ impl ExecPlugin {
                 .config
                 .install_hint
                 .as_deref()
-                .map(|h| format!(" ({})", crate::render::neutralize(h.trim())))
+                .map(|h| format!(" ({})", crate::sanitize::neutralize(h.trim())))
                 .unwrap_or_default();
             ClusterError::Credentials {
                 detail: format!(
                     "the exec command {} could not start: {e}{hint}",
-                    crate::render::neutralize(command)
+                    crate::sanitize::neutralize(command)
                 ),
             }
         })?;
@@ -175,7 +175,7 @@ impl ExecPlugin {
                     return Err(ClusterError::Credentials {
                         detail: format!(
                             "the exec credential plugin {} did not finish within {} s (waiting for a login?)",
-                            crate::render::neutralize(command),
+                            crate::sanitize::neutralize(command),
                             limit.as_secs()
                         ),
                     });
@@ -192,7 +192,7 @@ impl ExecPlugin {
             4,
             format_args!(
                 "exec credential plugin {} ran in {} ms, exit {status} (interactive: {interactive})",
-                crate::render::neutralize(command),
+                crate::sanitize::neutralize(command),
                 started.elapsed().as_millis(),
             ),
         );
@@ -200,7 +200,7 @@ impl ExecPlugin {
             return Err(ClusterError::Credentials {
                 detail: format!(
                     "the exec credential command exited with {status} ({})",
-                    crate::render::neutralize(command),
+                    crate::sanitize::neutralize(command),
                 ),
             });
         }
@@ -216,7 +216,7 @@ fn forward_stderr(err: &mut impl std::io::Read) {
         if n == 0 {
             break;
         }
-        let text = crate::render::neutralize(&String::from_utf8_lossy(&buf[..n]));
+        let text = crate::sanitize::neutralize(&String::from_utf8_lossy(&buf[..n]));
         let mut e = std::io::stderr().lock();
         if e.write_all(text.as_bytes())
             .and_then(|()| e.flush())

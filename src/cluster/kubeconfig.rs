@@ -422,7 +422,7 @@ pub fn resolve(t: &Target) -> Result<Resolved, ClusterError> {
         4,
         format_args!(
             "kubeconfig files: {}",
-            crate::render::neutralize(
+            crate::sanitize::neutralize(
                 &files
                     .iter()
                     .map(|f| f.display().to_string())
@@ -474,9 +474,9 @@ pub fn resolve(t: &Target) -> Result<Resolved, ClusterError> {
         4,
         format_args!(
             "{}; server {}; proxy: {} ({why})",
-            crate::render::neutralize(&describe),
-            crate::render::neutralize(&server),
-            crate::render::neutralize(
+            crate::sanitize::neutralize(&describe),
+            crate::sanitize::neutralize(&server),
+            crate::sanitize::neutralize(
                 &proxy
                     .as_deref()
                     .map_or("none".to_string(), super::proxy::redact)

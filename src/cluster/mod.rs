@@ -533,6 +533,12 @@ impl LogStream {
     }
 }
 
+impl From<ClusterError> for crate::verdict::Skip {
+    fn from(e: ClusterError) -> Self {
+        crate::verdict::Skip::Cluster(Box::new(e))
+    }
+}
+
 impl ClusterError {
     /// The coverage gap this error leaves in a log that was to be read.
     pub fn gap(&self, which: &str) -> Gap {
@@ -612,7 +618,7 @@ where
                     4,
                     format_args!(
                         "{doing}: {}; retrying in {} ms",
-                        crate::render::neutralize(&e.to_string()),
+                        crate::sanitize::neutralize(&e.to_string()),
                         wait.as_millis()
                     ),
                 );

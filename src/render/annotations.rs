@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
-use super::sanitize::neutralize;
+use crate::sanitize::neutralize;
 use crate::verdict::CheckResult;
 
 /// Blocking alerts annotated one by one; the rest get one line.

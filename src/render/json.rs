@@ -2,7 +2,7 @@
 
 use std::io::{self, Write};
 
-use super::sanitize::unsafe_on_terminal;
+use crate::sanitize::unsafe_on_terminal;
 use crate::verdict::CheckResult;
 
 /// Writes the result as one pretty-printed JSON object and a newline.

@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
-use super::sanitize::neutralize;
+use crate::sanitize::neutralize;
 use crate::verdict::{CheckResult, Verdict};
 
 /// XML text: neutralized (no control character survives; XML 1.0 forbids most of them even
@@ -37,11 +37,7 @@ pub fn write(w: &mut dyn Write, r: &CheckResult) -> io::Result<()> {
 
 pub fn to_string(r: &CheckResult) -> String {
     let mut o = String::new();
-    let scope = if r.all_namespaces {
-        "all namespaces".to_string()
-    } else {
-        r.namespace_filter.clone()
-    };
+    let scope = r.scope_of.label().to_string();
     let rules: Vec<_> = r.by_rule.iter().filter(|g| g.count > 0).collect();
     let skipped = r.verdict == Verdict::Skipped;
     let rule_failures = rules.iter().filter(|g| g.blocking > 0).count();
@@ -90,7 +86,7 @@ pub fn to_string(r: &CheckResult) -> String {
     let _ = writeln!(o, "    <properties>");
     let props: [(&str, String); 9] = [
         ("verdict", r.verdict.as_upper().to_string()),
-        ("threshold", r.severity_threshold.clone()),
+        ("threshold", r.severity_threshold.as_upper().to_string()),
         ("window_start", r.since_timestamp.clone()),
         ("window_end", r.window_end.clone()),
         ("namespace", scope.clone()),
@@ -129,7 +125,9 @@ pub fn to_string(r: &CheckResult) -> String {
             r#"      <failure type="FalcoAlert" message="{}">"#,
             xml(&format!(
                 "{} alert(s), {} blocking (at or above {}), worst {worst}",
-                g.count, g.blocking, r.severity_threshold
+                g.count,
+                g.blocking,
+                r.severity_threshold.as_upper()
             ))
         );
         for a in r

@@ -3,10 +3,10 @@
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
-use super::sanitize::neutralize;
 use super::text::{alert_line, paint};
 use super::Style;
 use crate::falco::Priority;
+use crate::sanitize::neutralize;
 use crate::verdict::Alert;
 
 /// What the status line counts.

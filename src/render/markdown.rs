@@ -4,8 +4,8 @@
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
-use super::sanitize::neutralize;
 use crate::falco::Priority;
+use crate::sanitize::neutralize;
 use crate::verdict::{CheckResult, Verdict};
 
 /// Table cell text: neutralized, with the characters Markdown would act on escaped, so that
@@ -39,16 +39,14 @@ pub fn to_string(r: &CheckResult) -> String {
         Verdict::Blocked => "❌",
         Verdict::Skipped | Verdict::Incomplete => "⚠️",
     };
-    let scope = if r.all_namespaces {
-        "all namespaces".to_string()
-    } else {
-        format!("namespace `{}`", cell(&r.namespace_filter).replace('`', ""))
-    };
+    let scope = r.scope_of.label().to_string();
     let _ = writeln!(o, "### {icon} Falco check: {}\n", r.verdict.as_upper());
     let _ = writeln!(
         o,
         "Falco alerts for {scope} from {} to {}, threshold **{}**.\n",
-        r.since_timestamp, r.window_end, r.severity_threshold
+        r.since_timestamp,
+        r.window_end,
+        r.severity_threshold.as_upper()
     );
     if let Some(reason) = &r.reason {
         let _ = writeln!(o, "> {}\n", cell(reason));
@@ -57,7 +55,7 @@ pub fn to_string(r: &CheckResult) -> String {
         let _ = writeln!(o, "| priority | alerts |\n|---|---:|");
         for p in Priority::ALL {
             let n = r.summary.get(p);
-            let name = if p.at_least(parse_threshold(r)) {
+            let name = if p.at_least(r.severity_threshold) {
                 format!("**{}**", p.as_falco_str())
             } else {
                 p.as_falco_str().to_string()
@@ -179,10 +177,6 @@ pub fn to_string(r: &CheckResult) -> String {
     }
     let _ = writeln!(o, "<sub>{}</sub>", facts.join(" · "));
     o
-}
-
-fn parse_threshold(r: &CheckResult) -> Priority {
-    Priority::parse(&r.severity_threshold).unwrap_or(Priority::Warning)
 }
 
 #[cfg(test)]

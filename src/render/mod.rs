@@ -1,17 +1,17 @@
 //! Views of a [`CheckResult`](crate::verdict::CheckResult), each written to an `io::Write`:
 //! [`text`], [`json`], [`yaml`], [`junit`], [`markdown`], GitHub [`annotations`], the [`live`]
-//! view; [`sanitize`] keeps untrusted text from acting on a terminal.
+//! view. Untrusted text goes through [`crate::sanitize`] first.
 
 pub mod annotations;
 pub mod json;
 pub mod junit;
 pub mod live;
 pub mod markdown;
-pub mod sanitize;
 pub mod text;
 pub mod yaml;
 
-pub use sanitize::{neutralize, unsafe_on_terminal};
+// The sanitizer lives below every layer; the views use it most.
+pub use crate::sanitize::{neutralize, unsafe_on_terminal};
 
 /// How to draw text output.
 #[derive(Debug, Clone, Copy, Default)]

@@ -6,9 +6,9 @@ use std::io::{self, Write};
 
 use owo_colors::OwoColorize;
 
-use super::sanitize::neutralize;
 use super::Style;
 use crate::falco::Priority;
+use crate::sanitize::neutralize;
 use crate::verdict::breakdown::sparkline;
 use crate::verdict::{Alert, CheckResult, CoverageMode, Verdict};
 
@@ -67,14 +67,10 @@ fn text(r: &CheckResult, style: Style) -> String {
     let _ = writeln!(
         o,
         "Falco alerts for {} since {} ({} min), threshold {}, {sources}",
-        if r.all_namespaces {
-            "all namespaces".to_string()
-        } else {
-            format!("namespace {}", neutralize(&r.namespace_filter))
-        },
+        neutralize(&r.scope_of.describe()),
         r.since_timestamp,
         r.since_minutes,
-        r.severity_threshold,
+        r.severity_threshold.as_upper(),
     );
     if r.verdict != Verdict::Skipped {
         o.push('\n');
@@ -189,12 +185,8 @@ fn text(r: &CheckResult, style: Style) -> String {
         Verdict::Passed => format!(
             "{word}: {}no Falco alert at or above {} {} ({} below the threshold{})",
             watched(r),
-            r.severity_threshold,
-            if r.all_namespaces {
-                "in any namespace".to_string()
-            } else {
-                format!("for namespace {}", neutralize(&r.namespace_filter))
-            },
+            r.severity_threshold.as_upper(),
+            neutralize(&r.scope_of.whose()),
             r.alert_count - r.blocking_count - r.ignored_count,
             if r.ignored_count > 0 {
                 format!(", {} ignored", r.ignored_count)

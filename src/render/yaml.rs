@@ -2,7 +2,7 @@
 
 use std::io::{self, Write};
 
-use super::sanitize::neutralize_strings;
+use crate::sanitize::neutralize_strings;
 use crate::verdict::CheckResult;
 
 /// YAML has no escape that every emitter uses for bidi controls, so on a terminal (`tty`)

@@ -6,11 +6,25 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::Pod;
 use tokio::time::Instant;
 
-use crate::check::CheckOptions;
 use crate::cluster::{self, Cluster, ClusterError, Target};
 use crate::source::placement;
 use crate::verdict::nodes::Placement;
-use crate::verdict::{Connection, Skip};
+use crate::verdict::{Connection, Scope, Skip, Window};
+
+/// What to look for: the part of a check's options discovery needs.
+#[derive(Debug, Clone)]
+pub struct Wanted<'a> {
+    pub falco_namespace: &'a str,
+    /// `None`: the default selector, falling back to the Helm chart's label.
+    pub selector: Option<&'a str>,
+    /// Bounds connecting (and, within the caller's deadline, a credential plugin).
+    pub timeout: Duration,
+    pub scope: &'a Scope,
+    pub window: Window,
+    pub now: chrono::DateTime<chrono::Utc>,
+    pub nodes_of_namespace: bool,
+    pub node_coverage: bool,
+}
 
 /// The Falco pods to read.
 pub struct Discovered {
@@ -37,10 +51,13 @@ pub struct NotFound {
 /// Connects and finds the Falco pods.
 pub async fn discover(
     target: &Target,
-    opts: &CheckOptions,
+    opts: &Wanted<'_>,
     deadline: Instant,
 ) -> Result<Discovered, NotFound> {
-    let mut selector = opts.selector_or_default().to_string();
+    let mut selector = opts
+        .selector
+        .unwrap_or(cluster::DEFAULT_SELECTOR)
+        .to_string();
     let mut warnings = Vec::new();
     let connect_timeout = opts.timeout.min(Duration::from_secs(10));
     // A credential plugin that hangs (waiting for a login) is killed a little before the
@@ -78,7 +95,7 @@ pub async fn discover(
         context: cluster.context().map(str::to_string),
         server: cluster.server().to_string(),
     });
-    let ns = &opts.falco_namespace;
+    let ns = opts.falco_namespace;
     let mut pods = match cluster.list_pods(ns, &selector, deadline).await {
         Ok(p) => p,
         Err(e) => return Err(fail(&selector, e.into(), &mut warnings, &connection)),
@@ -113,7 +130,7 @@ pub async fn discover(
             selector.clone()
         };
         let why = Skip::NoFalcoPods {
-            namespace: ns.clone(),
+            namespace: ns.to_string(),
             tried,
         };
         return Err(fail(&selector, why, &mut warnings, &connection));
@@ -132,7 +149,7 @@ pub async fn discover(
             Some(Err(e)) => {
                 return Err(fail(
                     &selector,
-                    Skip::NodesOfNamespace(e),
+                    Skip::NodesOfNamespace(Box::new(e)),
                     &mut warnings,
                     &connection,
                 ))

@@ -116,7 +116,7 @@ impl PodReader {
                 4,
                 format_args!(
                     "coverage of {}: {} lines read{}; {}",
-                    crate::render::neutralize(&r.name),
+                    crate::sanitize::neutralize(&r.name),
                     r.lines_read,
                     if r.previous_read {
                         ", previous instance too"
@@ -126,7 +126,7 @@ impl PodReader {
                     if gaps.is_empty() {
                         "closed".to_string()
                     } else {
-                        crate::render::neutralize(&gaps.join("; "))
+                        crate::sanitize::neutralize(&gaps.join("; "))
                     }
                 ),
             );

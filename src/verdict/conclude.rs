@@ -7,7 +7,6 @@ use super::filter::{Scope, Window};
 use super::nodes::NodeCoverage;
 use super::result::{CheckResult, Exit, InputKind, PodReport, Verdict};
 use super::tally::Tally;
-use crate::cluster::ClusterError;
 use crate::falco::Priority;
 
 /// Why nothing at all could be read.
@@ -16,9 +15,10 @@ pub enum Skip {
     /// `AEGIS_SECURITY__FALCO_ENABLED` switched the check off.
     #[error("disabled: AEGIS_SECURITY__FALCO_ENABLED={value}; unset it to run the Falco check")]
     Disabled { value: String },
-    /// The cluster could not be reached, or refused to list the Falco pods.
+    /// The cluster could not be reached, or refused to list the Falco pods (the cluster
+    /// layer's error, kept whole as the cause).
     #[error(transparent)]
-    Cluster(#[from] ClusterError),
+    Cluster(Box<dyn std::error::Error + Send + Sync>),
     /// No pod matches the Falco selector.
     #[error("no Falco pods: no pod in namespace {namespace} matches {tried}. Is Falco installed? Check `kubectl get pods -n {namespace} --show-labels`, then pass --falco-namespace / --selector")]
     NoFalcoPods { namespace: String, tried: String },
@@ -27,7 +27,7 @@ pub enum Skip {
     NoPodsOnNodes { namespace: String, workloads: usize },
     /// `--nodes-of-namespace`: the namespace's pods could not be listed.
     #[error("--nodes-of-namespace: {0}")]
-    NodesOfNamespace(ClusterError),
+    NodesOfNamespace(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// Everything the check learned, before it becomes a [`CheckResult`].
@@ -280,7 +280,7 @@ pub fn conclude(echo: Echo, f: Findings) -> CheckResult {
             .start
             .to_rfc3339_opts(SecondsFormat::AutoSi, true),
         since_minutes: echo.since_minutes,
-        severity_threshold: threshold.to_string(),
+        severity_threshold: echo.threshold,
         alert_count: tally.summary.total(),
         summary: tally.summary,
         alerts,
@@ -315,6 +315,7 @@ pub fn conclude(echo: Echo, f: Findings) -> CheckResult {
         node_coverage,
         canary,
         canary_alerts: tally.canaries,
+        scope_of: echo.scope.clone(),
         exit,
         warnings,
     }

@@ -24,9 +24,10 @@ impl Window {
 }
 
 /// Whose alerts count: one namespace (exact match) or every namespace (`-A`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum Scope {
     Namespace(String),
+    #[default]
     All,
 }
 
@@ -48,6 +49,19 @@ impl Scope {
         match self {
             Scope::Namespace(n) => format!("namespace {n}"),
             Scope::All => "all namespaces".to_string(),
+        }
+    }
+
+    /// "NS" or "all namespaces": the scope as a name (report titles).
+    pub fn label(&self) -> &str {
+        self.namespace().unwrap_or("all namespaces")
+    }
+
+    /// "for namespace NS" or "in any namespace", after "no alert".
+    pub fn whose(&self) -> String {
+        match self {
+            Scope::Namespace(n) => format!("for namespace {n}"),
+            Scope::All => "in any namespace".to_string(),
         }
     }
 }

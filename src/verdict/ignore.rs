@@ -100,7 +100,7 @@ impl Ignores {
         };
         let mut rules = Vec::with_capacity(entries.len());
         for (i, entry) in entries.into_iter().enumerate() {
-            let shown = crate::render::neutralize(&entry.to_string());
+            let shown = crate::sanitize::neutralize(&entry.to_string());
             let rule: IgnoreRule = serde_json::from_value(entry)
                 .map_err(|e| format!("entry {} ({shown}): {e}", i + 1))?;
             if rule.rule.is_none() && rule.title.is_none() {

@@ -7,7 +7,6 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
 use super::ledger::{Gap, GapKind};
-use super::result::PodReport;
 use super::Window;
 
 /// Where the namespace ran in the window.
@@ -198,11 +197,12 @@ fn secs(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
-/// Judges every node of the map against the Falco pods read and their reports.
+/// Judges every node of the map against the Falco pods read and the gaps of their logs
+/// (`(Falco pod, gaps)` for every source read).
 pub fn judge(
     placement: &Placement,
     falco: &[FalcoOnNode],
-    reports: &[PodReport],
+    reports: &[(String, Vec<Gap>)],
     window: Window,
     window_end: DateTime<Utc>,
     namespace: &str,
@@ -230,11 +230,11 @@ pub fn judge(
         }
         // The namespace needs watching from when it first ran there (or the window start).
         let need_from = used.since.map_or(window.start, |s| s.max(window.start));
-        let report_of = |f: &FalcoOnNode| reports.iter().find(|r| r.name == f.pod);
+        let report_of = |f: &FalcoOnNode| reports.iter().find(|(name, _)| *name == f.pod);
         let late = |f: &FalcoOnNode| f.watching_since.is_some_and(|w| w > need_from);
         let best = here
             .iter()
-            .find(|f| !late(f) && report_of(f).is_some_and(PodReport::is_closed))
+            .find(|f| !late(f) && report_of(f).is_some_and(|(_, gaps)| gaps.is_empty()))
             .or_else(|| here.first());
         if let Some(f) = best {
             row.falco_pod = Some(f.pod.clone());
@@ -260,9 +260,8 @@ pub fn judge(
             let own_late = row.own_gaps.iter().any(|g| g.kind == GapKind::StartedLate);
             match report_of(f) {
                 // The node's own `started_late` says it for this node; once is enough.
-                Some(r) => row.gaps.extend(
-                    r.gaps
-                        .iter()
+                Some((_, gaps)) => row.gaps.extend(
+                    gaps.iter()
                         .filter(|g| !(own_late && g.kind == GapKind::StartedLate))
                         .cloned(),
                 ),
@@ -360,14 +359,8 @@ mod tests {
             },
         ];
         let reports = [
-            PodReport {
-                name: "falco-a".into(),
-                ..PodReport::default()
-            },
-            PodReport {
-                name: "falco-b".into(),
-                ..PodReport::default()
-            },
+            ("falco-a".to_string(), Vec::new()),
+            ("falco-b".to_string(), Vec::new()),
         ];
         let c = judge(
             &p,

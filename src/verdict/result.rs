@@ -4,8 +4,10 @@ use serde::Serialize;
 
 use super::alerts::Alert;
 use super::breakdown::{GroupBy, GroupStat, Minute, NamespaceStat};
+use super::filter::Scope;
 use super::ledger::Gap;
 use super::tally::Summary;
+use crate::falco::Priority;
 
 /// The answer to the question.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -102,6 +104,10 @@ pub enum InputKind {
     Logs,
 }
 
+fn upper<S: serde::Serializer>(p: &Priority, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(p.as_upper())
+}
+
 /// The result of a check: serializes to the JSON contract of `-o json`.
 #[derive(Debug, Clone, Serialize)]
 pub struct CheckResult {
@@ -114,7 +120,9 @@ pub struct CheckResult {
     pub label_selector: String,
     pub since_timestamp: String,
     pub since_minutes: u64,
-    pub severity_threshold: String,
+    /// The threshold, kept a priority until printed (upper case in the contract).
+    #[serde(serialize_with = "upper")]
+    pub severity_threshold: Priority,
     pub alert_count: u64,
     pub summary: Summary,
     pub alerts: Vec<Alert>,
@@ -172,6 +180,9 @@ pub struct CheckResult {
     pub canary: Option<super::canary::CanaryReport>,
     /// Canary alerts found in the logs (this run's and earlier runs'): expected, never counted.
     pub canary_alerts: Vec<super::canary::Sighting>,
+    /// Whose alerts counted: the one description of it every view uses.
+    #[serde(skip)]
+    pub scope_of: Scope,
     #[serde(skip)]
     pub exit: Exit,
     #[serde(skip)]
