@@ -5,12 +5,12 @@
 //! what to do.
 
 mod answers;
+pub mod error;
 pub mod exec;
 pub mod kubeconfig;
 pub mod proxy;
 mod transport;
 
-use std::error::Error as StdError;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,6 +23,9 @@ use tokio::time::{sleep, timeout_at, Instant};
 
 use crate::verdict::{Gap, GapKind};
 
+use error::classify;
+pub use error::ClusterError;
+
 /// The default Falco pod selector (old `stable/falco` chart, and the seed).
 pub const DEFAULT_SELECTOR: &str = "app=falco";
 /// The label of the current `falcosecurity/falco` Helm chart.
@@ -31,67 +34,6 @@ pub const CHART_SELECTOR: &str = "app.kubernetes.io/name=falco";
 pub use exec::{Credential, ExecPlugin};
 pub use kubeconfig::{kubeconfig_files, load_kubeconfig, ConnectionEnv, Overrides, Target};
 pub use proxy::ProxyEnv;
-
-/// Everything that can go wrong talking to the cluster, each with what to do next.
-#[derive(Debug, thiserror::Error)]
-pub enum ClusterError {
-    #[error("cannot load the cluster configuration: {detail}. Point --kubeconfig or KUBECONFIG at a valid kubeconfig, or pick a context with --context")]
-    Config { detail: String },
-    #[error("the API server at {server} rejected the credentials (401 Unauthorized). Log in again or refresh the token of your kubeconfig user")]
-    Unauthorized { server: String },
-    #[error("forbidden: {message}. Grant {verb} on {resource} in namespace {namespace} (see the Role in the README)")]
-    Forbidden {
-        message: String,
-        verb: &'static str,
-        resource: &'static str,
-        namespace: String,
-    },
-    #[error("cannot reach the API server at {server}: {detail}. Check the context (--context), the network and that the cluster is up")]
-    Unreachable { server: String, detail: String },
-    #[error("TLS handshake with {server} failed: {detail}. The kubeconfig's certificate-authority-data or server address does not match the API server's certificate")]
-    Tls { server: String, detail: String },
-    #[error("the kubeconfig user's credentials could not be obtained: {detail}. Run the user's exec command (or check its token file) by hand to see why")]
-    Credentials { detail: String },
-    #[error("the --timeout deadline passed while {doing}. Raise --timeout, or check the API server's latency")]
-    Deadline { doing: String },
-    #[error("no answer while {doing} within --request-timeout {}s (retried until --timeout). Raise --request-timeout, or check the API server's latency", .after.as_secs_f64())]
-    RequestTimeout { doing: String, after: Duration },
-    #[error("the API server answered {code} {reason}: {message}{}", api_hint(*.code))]
-    Api {
-        code: u16,
-        reason: String,
-        message: String,
-        retry_after: Option<u32>,
-    },
-    #[error("the log request for pod {pod} got no answer before watching stopped. Check the kubelet on that pod's node (kubectl logs may hang too)")]
-    NoAnswer { pod: String },
-    #[error("the log stream broke after {bytes} bytes: {detail}. The connection to the API server was cut; run the check again")]
-    Stream { bytes: u64, detail: String },
-}
-
-/// What to do about an API answer [`ClusterError::Api`] carries.
-fn api_hint(code: u16) -> &'static str {
-    match code {
-        400 => ". Check the Falco pod's state with kubectl describe pod",
-        404 => ". It is gone (a pod deleted after it was listed, e.g. by a rollout): run the check again",
-        429 | 500 | 502 | 503 | 504 => ". It was retried within --timeout: check the API server's health, raise --timeout or run the check again later",
-        _ => "",
-    }
-}
-
-impl ClusterError {
-    fn retryable(&self) -> Option<Option<u32>> {
-        match self {
-            ClusterError::Api {
-                code: 429 | 500 | 502 | 503 | 504,
-                retry_after,
-                ..
-            } => Some(*retry_after),
-            ClusterError::RequestTimeout { .. } => Some(None),
-            _ => None,
-        }
-    }
-}
 
 /// A connected client and the facts about it worth echoing. Clones share one credential.
 #[derive(Clone)]
@@ -116,100 +58,6 @@ struct Shared {
 
 /// A credential this close to its expiry is fetched again before the next request.
 const EXPIRY_MARGIN: chrono::Duration = chrono::Duration::seconds(5);
-
-fn chain<'a>(
-    e: &'a (dyn StdError + 'static),
-) -> impl Iterator<Item = &'a (dyn StdError + 'static)> {
-    std::iter::successors(Some(e), |e: &&'a (dyn StdError + 'static)| (*e).source())
-}
-
-/// Maps a kube error to what it means for us. Exec plugin output is never copied into the message:
-/// it may hold a token.
-fn classify(
-    e: kube::Error,
-    server: &str,
-    what: Option<(&'static str, &'static str, &str)>,
-) -> ClusterError {
-    if let kube::Error::Api(status) = &e {
-        let retry_after = status
-            .details
-            .as_ref()
-            .map(|d| d.retry_after_seconds)
-            .filter(|s| *s > 0);
-        return match (status.code, what) {
-            (401, _) => ClusterError::Unauthorized {
-                server: server.to_string(),
-            },
-            (403, Some((verb, resource, ns))) => ClusterError::Forbidden {
-                message: status.message.clone(),
-                verb,
-                resource,
-                namespace: ns.to_string(),
-            },
-            _ => ClusterError::Api {
-                code: status.code,
-                reason: status.reason.clone(),
-                message: status.message.clone(),
-                retry_after,
-            },
-        };
-    }
-    let root: &(dyn StdError + 'static) = &e;
-    for cause in chain(root) {
-        if let Some(auth) = cause.downcast_ref::<kube::client::AuthError>() {
-            let detail = match auth {
-                // `cmd` is the Debug form of the command: its arguments and environment may hold
-                // secrets. The exit status is all that is said.
-                kube::client::AuthError::AuthExecRun { out, .. } => {
-                    format!("the exec credential command exited with {}", out.status)
-                }
-                kube::client::AuthError::AuthExecStart(io) => {
-                    format!("exec command could not start: {io}")
-                }
-                kube::client::AuthError::AuthExecParse(_) => {
-                    "the exec command's output is not an ExecCredential".to_string()
-                }
-                kube::client::AuthError::ReadTokenFile(_, path) => {
-                    format!("cannot read token file {}", path.display())
-                }
-                other => {
-                    // Only the fixed part of the message, before any embedded value.
-                    let s = other.to_string();
-                    s.split(':')
-                        .next()
-                        .unwrap_or("authentication failed")
-                        .to_string()
-                }
-            };
-            return ClusterError::Credentials { detail };
-        }
-        if let Some(tls) = cause.downcast_ref::<kube::client::RustlsTlsError>() {
-            return ClusterError::Tls {
-                server: server.to_string(),
-                detail: tls.to_string(),
-            };
-        }
-    }
-    let text = chain(root)
-        .map(|c| c.to_string())
-        .collect::<Vec<_>>()
-        .join(": ");
-    let lower = text.to_ascii_lowercase();
-    if lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake") {
-        return ClusterError::Tls {
-            server: server.to_string(),
-            detail: last_cause(root),
-        };
-    }
-    ClusterError::Unreachable {
-        server: server.to_string(),
-        detail: last_cause(root),
-    }
-}
-
-fn last_cause(e: &(dyn StdError + 'static)) -> String {
-    chain(e).last().map(|c| c.to_string()).unwrap_or_default()
-}
 
 impl Cluster {
     /// Resolves the kubeconfig, flags and environment the way kubectl does, runs the exec
@@ -513,10 +361,7 @@ impl LogStream {
             Err(_) => Err(ClusterError::Deadline {
                 doing: format!("reading the log of {pod} ({bytes} bytes read)"),
             }),
-            Ok(Err(e)) => Err(ClusterError::Stream {
-                bytes,
-                detail: e.to_string(),
-            }),
+            Ok(Err(e)) => Err(ClusterError::Stream { bytes, source: e }),
             Ok(Ok([])) => Ok(None),
             Ok(Ok(buf)) => Ok(Some(buf)),
         }
@@ -530,30 +375,6 @@ impl LogStream {
     /// Bytes consumed so far.
     pub fn bytes(&self) -> u64 {
         self.bytes
-    }
-}
-
-impl From<ClusterError> for crate::verdict::Skip {
-    fn from(e: ClusterError) -> Self {
-        crate::verdict::Skip::Cluster(Box::new(e))
-    }
-}
-
-impl ClusterError {
-    /// The coverage gap this error leaves in a log that was to be read.
-    pub fn gap(&self, which: &str) -> Gap {
-        let kind = match self {
-            ClusterError::Deadline { .. } => GapKind::Deadline,
-            ClusterError::Stream { .. } => GapKind::StreamBroken,
-            _ => GapKind::Unreadable,
-        };
-        let status = match self {
-            ClusterError::Api { code, .. } => format!("HTTP {code}: "),
-            ClusterError::Forbidden { .. } => "HTTP 403: ".to_string(),
-            ClusterError::Unauthorized { .. } => "HTTP 401: ".to_string(),
-            _ => String::new(),
-        };
-        Gap::new(kind, format!("{which}: {status}{self}"))
     }
 }
 
