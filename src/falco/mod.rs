@@ -7,6 +7,7 @@
 pub mod decoder;
 pub mod envelope;
 pub mod event;
+pub mod fields;
 pub mod priority;
 pub mod time;
 
