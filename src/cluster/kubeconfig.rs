@@ -119,6 +119,8 @@ pub struct Resolved {
     pub describe: String,
     /// The kubeconfig context used (none for `--server` alone or in-cluster).
     pub context: Option<String>,
+    /// The user's `tokenFile`, when it gave the token: read again as it rotates.
+    pub token_file: Option<std::path::PathBuf>,
 }
 
 /// The kubeconfig files kubectl reads: `--kubeconfig`, else the existing files listed in
@@ -441,12 +443,11 @@ pub fn resolve(t: &Target) -> Result<Resolved, ClusterError> {
     apply(&t.overrides, &mut cluster, &mut user);
     // The chosen user's token file, as kubectl reads it: trimmed (`kubectl create token ... >
     // token` ends with a newline). In-cluster keeps the file: kube re-reads it as it rotates.
+    let mut token_file = None;
     if context.is_some() && user.token.is_none() {
         if let Some(file) = user.token_file.take() {
-            let token = std::fs::read_to_string(&file).map_err(|e| ClusterError::Credentials {
-                detail: format!("cannot read token file {file}: {e}"),
-            })?;
-            user.token = Some(SecretString::from(token.trim().to_string()));
+            user.token = Some(read_token_file(std::path::Path::new(&file))?);
+            token_file = Some(std::path::PathBuf::from(file));
         }
     }
     let server = cluster
@@ -515,7 +516,17 @@ pub fn resolve(t: &Target) -> Result<Resolved, ClusterError> {
         exec,
         describe,
         context,
+        token_file,
     })
+}
+
+/// A `tokenFile`, as kubectl reads it: trimmed (`kubectl create token ... > token` ends with a
+/// newline).
+pub fn read_token_file(file: &std::path::Path) -> Result<SecretString, ClusterError> {
+    let token = std::fs::read_to_string(file).map_err(|e| ClusterError::Credentials {
+        detail: format!("cannot read token file {}: {e}", file.display()),
+    })?;
+    Ok(SecretString::from(token.trim().to_string()))
 }
 
 /// Names a kubeconfig defines, for the arguments layer's checks of `--context`, `--cluster` and

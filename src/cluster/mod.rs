@@ -50,6 +50,8 @@ struct Shared {
     /// The configuration without the exec plugin's credential.
     base: Config,
     exec: Option<ExecPlugin>,
+    /// The user's `tokenFile`: read again when its copy is a minute old, or after a 401.
+    token_file: Option<std::path::PathBuf>,
     /// The client in use and when its credential expires.
     current: std::sync::RwLock<(Client, Option<DateTime<Utc>>)>,
     /// One refresh at a time; requests never wait on it while the credential is good.
@@ -60,6 +62,9 @@ struct Shared {
 
 /// A credential this close to its expiry is fetched again before the next request.
 const EXPIRY_MARGIN: chrono::Duration = chrono::Duration::seconds(5);
+/// A `tokenFile` is read again this often, as client-go does (a projected or rotated token is
+/// replaced in place, and the old one revoked).
+const TOKEN_FILE_REREAD: chrono::Duration = chrono::Duration::seconds(60);
 
 impl Cluster {
     /// Resolves the kubeconfig, flags and environment the way kubectl does, runs the exec
@@ -83,12 +88,20 @@ impl Cluster {
             Some(plugin) => Some(run_plugin(plugin.clone(), exec_limit).await?),
             None => None,
         };
-        let expires = credential.as_ref().and_then(Credential::expires);
+        let token_read = resolved
+            .token_file
+            .as_ref()
+            .map(|_| Utc::now() + TOKEN_FILE_REREAD);
+        let expires = credential
+            .as_ref()
+            .and_then(Credential::expires)
+            .or(token_read);
         let client = build_client(&base, credential.as_ref(), &server)?;
         Ok(Cluster {
             shared: Arc::new(Shared {
                 base,
                 exec: resolved.exec,
+                token_file: resolved.token_file,
                 current: std::sync::RwLock::new((client, expires)),
                 refreshing: tokio::sync::Mutex::new(()),
                 exec_limit,
@@ -115,6 +128,14 @@ impl Cluster {
         if let Some(c) = self.current().and_then(|c| fresh(&c)) {
             return Ok(c);
         }
+        if let Some(file) = &self.shared.token_file {
+            crate::debug::log(4, format_args!("reading the token file again"));
+            let credential = Credential::Token {
+                token: kubeconfig::read_token_file(file)?,
+                expires: Some(Utc::now() + TOKEN_FILE_REREAD),
+            };
+            return self.install(Some(&credential), credential.expires());
+        }
         let Some(plugin) = self.shared.exec.clone() else {
             return self
                 .current()
@@ -129,9 +150,18 @@ impl Cluster {
         );
         let left = deadline.saturating_duration_since(Instant::now());
         let credential = run_plugin(plugin, self.shared.exec_limit.min(left)).await?;
-        let client = build_client(&self.shared.base, Some(&credential), &self.server)?;
+        self.install(Some(&credential), credential.expires())
+    }
+
+    /// Builds the client for a new credential and makes it the one in use.
+    fn install(
+        &self,
+        credential: Option<&Credential>,
+        expires: Option<DateTime<Utc>>,
+    ) -> Result<Client, ClusterError> {
+        let client = build_client(&self.shared.base, credential, &self.server)?;
         if let Ok(mut cur) = self.shared.current.write() {
-            *cur = (client.clone(), credential.expires());
+            *cur = (client.clone(), expires);
         }
         Ok(client)
     }
@@ -149,10 +179,12 @@ impl Cluster {
         Fut: std::future::Future<Output = Result<T, ClusterError>>,
     {
         match op(self.client(deadline).await?).await {
-            Err(ClusterError::Unauthorized { .. }) if self.shared.exec.is_some() => {
+            Err(ClusterError::Unauthorized { .. })
+                if self.shared.exec.is_some() || self.shared.token_file.is_some() =>
+            {
                 crate::debug::log(
                     4,
-                    format_args!("401 Unauthorized: running the exec credential plugin again"),
+                    format_args!("401 Unauthorized: getting the credential again"),
                 );
                 if let Ok(mut cur) = self.shared.current.write() {
                     cur.1 = Some(DateTime::<Utc>::MIN_UTC);

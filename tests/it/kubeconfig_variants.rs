@@ -5,6 +5,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use crate::common::*;
 use fake_apiserver::kubeconfig::{base64, yaml_str};
@@ -949,4 +950,93 @@ fn exec_credential_is_fetched_again_after_a_401() {
         let (ok, stderr) = kubectl_run(&bin, &[], &["--kubeconfig".to_string(), kc], dir.path());
         assert!(ok, "kubectl does the same: {stderr}");
     }
+}
+
+/// A `tokenFile` rotated while the check runs (a projected service account token, or a CI that
+/// refreshes it), the old token revoked: the file is read again, as client-go does, and every
+/// Falco pod is still read.
+#[test]
+fn a_token_file_rotated_mid_run_is_read_again() {
+    let t0 = "2024-01-15T10:31:00.000000000Z";
+    let log = || {
+        let mut lines = vec![(
+            ts("2024-01-15T09:59:58.101233Z"),
+            "Mon Jan 15 09:59:58 2024: Falco version: 0.42.1 (x86_64)".to_string(),
+        )];
+        for _ in 0..6 {
+            lines.push((
+                kubelet(t0),
+                alert(t0, "Critical", "Other", Some("other-ns")),
+            ));
+        }
+        LogSource::lines(lines)
+    };
+    let mut faults = Faults {
+        slow_log_bytes_per_sec: Some(3000),
+        ..Faults::default()
+    };
+    faults.token_rotation = Some((Duration::from_millis(1500), "rotated-t0ken".to_string()));
+    let server = FakeApiServer::start(
+        FakeCluster::new(vec![
+            FakePod::falco("falco-a", "node-a", log()),
+            FakePod::falco("falco-b", "node-b", log()),
+            FakePod::falco("falco-c", "node-c", log()),
+        ])
+        .with_faults(faults),
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, format!("{DEFAULT_TOKEN}\n")).expect("write");
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        kubeconfig_for(
+            &server.url(),
+            &server.ca_pem(),
+            "",
+            &format!("tokenFile: {}\n", token_file.display()),
+        ),
+    )
+    .expect("write");
+    let k = kubeconfig.display().to_string();
+    let args = [
+        NS,
+        "--since-time",
+        WINDOW,
+        "--kubeconfig",
+        &k,
+        "--max-concurrency",
+        "1",
+        "--node-coverage=false",
+        "-o",
+        "json",
+    ];
+    let child = std::process::Command::new(BIN)
+        .args(args)
+        .env_remove("KUBECONFIG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    std::thread::sleep(Duration::from_millis(700));
+    std::fs::write(&token_file, "rotated-t0ken\n").expect("rotate");
+    let out = child.wait_with_output().expect("wait");
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(
+        j["verdict"],
+        "passed",
+        "{j}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let reqs = server.requests();
+    assert!(
+        reqs.iter().any(|r| r.status == Some(401)),
+        "the old token was refused at least once: {reqs:?}"
+    );
+    assert_eq!(
+        reqs.iter()
+            .filter(|r| r.is_log() && r.status == Some(200) && r.param("sinceTime").is_some())
+            .count(),
+        3
+    );
 }

@@ -213,6 +213,9 @@ pub struct Faults {
     /// List requests answered 403 (RBAC), by `resource/namespace` (`pods/shadow-abc123`,
     /// `events/shadow-abc123`) or `nodes`.
     pub forbidden_lists: BTreeSet<String>,
+    /// `(after, token)`: that long after the server started, the token is rotated: only this
+    /// one is accepted, the old one is revoked (401).
+    pub token_rotation: Option<(std::time::Duration, String)>,
 }
 
 /// A pod. Build with [`FakePod::falco`] or [`FakePod::new`] and the `with_*` builders.

@@ -91,6 +91,7 @@ struct Shared {
     deleted: Mutex<Vec<String>>,
     /// Lines Falco pods wrote while the server ran (the canary simulator's).
     appended: Appended,
+    started: std::time::Instant,
     server_address: String,
     requests: Mutex<Vec<RecordedRequest>>,
     list_failures_left: Mutex<Option<u32>>,
@@ -164,6 +165,7 @@ impl FakeApiServer {
             created: Mutex::new(Vec::new()),
             deleted: Mutex::new(Vec::new()),
             appended: Appended::default(),
+            started: std::time::Instant::now(),
             server_address: addr.to_string(),
             requests: Mutex::new(Vec::new()),
             resource_version: AtomicU64::new(48_213),
@@ -468,7 +470,11 @@ async fn handle(
     let raw_query = req.uri().query().unwrap_or("").to_string();
     let query = parse_query(&raw_query);
     let authorization = header(&req, "authorization");
-    let authorized = is_bearer(authorization.as_deref(), &shared.cluster.token) || client_cert;
+    let token = match &shared.cluster.faults.token_rotation {
+        Some((after, new)) if shared.started.elapsed() >= *after => new.as_str(),
+        _ => shared.cluster.token.as_str(),
+    };
+    let authorized = is_bearer(authorization.as_deref(), token) || client_cert;
     let accept = header(&req, "accept");
     let idx = shared.record(RecordedRequest {
         method: method.clone(),
