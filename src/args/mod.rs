@@ -5,7 +5,7 @@
 //! - `values.rs`: parsers and grammars of single values (durations, namespaces, selectors...);
 //! - `format.rs`: the output formats of stdout and `--report`;
 //! - `env.rs`: the process environment read once, and the `AEGIS_SECURITY__*` variables;
-//! - `parse.rs`: the command line through clap, and why arguments cannot run;
+//! - `parse.rs`: the command line: a check or a special mode, clap, why arguments cannot run;
 //! - `resolve.rs`: flags + environment + terminal -> [`Invocation`], with the pre-checks;
 //! - `options.rs`: the flags lowered to the check's options;
 //! - `invocation.rs`: what a resolved run is and how its result is shown.
@@ -25,6 +25,6 @@ pub use defs::{command, long_help_text, AnnotationsChoice, Cli, ColorChoice, HEL
 pub use env::{check_aegis_vars, disabled_by, Environment, ENABLED_VAR};
 pub use format::{OutputFormat, ReportFormat};
 pub use invocation::{Invocation, LiveView, Output, Reports};
-pub use parse::{bin_name, parse_from, ArgsError};
+pub use parse::{bin_name, parse, parse_from, ArgsError, Parsed, Special};
 pub use resolve::{report_dir, resolve, use_color};
 pub use values::{check_label_selector, parse_duration, parse_namespace};
