@@ -7,7 +7,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use clap::{CommandFactory, Parser, ValueEnum};
 
-use super::format::{OutputFormat, ReportFormat};
+use super::format::OutputFormat;
 use super::values::{
     parse_duration, parse_line_limit, parse_namespace, parse_report, parse_request_timeout,
     parse_time, priority_parser,
@@ -123,7 +123,7 @@ pub struct Cli {
     /// Also write the result as FORMAT (json, yaml, junit, markdown) to PATH (repeatable; written
     /// atomically; a path that cannot be written is a usage error).
     #[arg(long = "report", value_name = "FORMAT=PATH", value_parser = parse_report)]
-    pub reports: Vec<(ReportFormat, PathBuf)>,
+    pub reports: Vec<(OutputFormat, PathBuf)>,
 
     /// GitHub Actions annotations and job summary: auto (when GITHUB_ACTIONS=true), always, never.
     #[arg(long, value_name = "WHEN", default_value = "auto")]

@@ -1,8 +1,9 @@
-//! The output formats: what `-o` prints on stdout and `--report` writes to a file.
+//! The output format: one type for stdout (`-o`) and the `--report` files, whose text formats
+//! are stdout's only.
 
 use clap::ValueEnum;
 
-/// Output formats.
+/// A format a result is written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {
     Text,
@@ -16,11 +17,10 @@ pub enum OutputFormat {
     Markdown,
 }
 
-/// Formats of `--report FORMAT=PATH`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ReportFormat {
-    Json,
-    Yaml,
-    Junit,
-    Markdown,
+impl OutputFormat {
+    /// Text for a person (`text`, `wide`): live alerts and workflow commands may share stdout
+    /// with it, and it is never a `--report` (a file is for a machine).
+    pub fn is_text(self) -> bool {
+        matches!(self, OutputFormat::Text | OutputFormat::Wide)
+    }
 }

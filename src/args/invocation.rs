@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use super::format::{OutputFormat, ReportFormat};
+use super::format::OutputFormat;
 use crate::check::CheckOptions;
 use crate::falco::Priority;
 use crate::render::Style;
@@ -11,8 +11,8 @@ use crate::render::Style;
 /// Files and CI outputs written besides the main output.
 #[derive(Debug, Clone, Default)]
 pub struct Reports {
-    /// `--report FORMAT=PATH`, written atomically.
-    pub files: Vec<(ReportFormat, PathBuf)>,
+    /// `--report FORMAT=PATH` (never a text format), written atomically.
+    pub files: Vec<(OutputFormat, PathBuf)>,
     /// Write GitHub workflow-command annotations.
     pub annotations: bool,
     /// `$GITHUB_STEP_SUMMARY`: a Markdown job summary is appended to it.

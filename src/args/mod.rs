@@ -23,7 +23,7 @@ mod values;
 
 pub use defs::{command, long_help_text, AnnotationsChoice, Cli, ColorChoice, HELP_SECTIONS};
 pub use env::{check_aegis_vars, disabled_by, Environment, ENABLED_VAR};
-pub use format::{OutputFormat, ReportFormat};
+pub use format::OutputFormat;
 pub use invocation::{Invocation, LiveView, Output, Reports};
 pub use parse::{bin_name, parse, parse_from, ArgsError, Parsed, Special};
 pub use resolve::{report_dir, resolve, use_color};

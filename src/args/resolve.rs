@@ -99,7 +99,7 @@ pub fn resolve(
         tty: env.stderr_tty && !dumb,
         streamed: false,
     };
-    let text_out = matches!(cli.output, OutputFormat::Text | OutputFormat::Wide);
+    let text_out = cli.output.is_text();
     let live = check.follow.map(|_| LiveView {
         print_alerts: cli.watch,
         to_stdout: text_out,

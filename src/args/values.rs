@@ -7,17 +7,21 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use clap::ValueEnum;
 
-use super::format::ReportFormat;
+use super::format::OutputFormat;
 use crate::falco::Priority;
 use crate::render::neutralize;
 
 /// `FORMAT=PATH` of `--report`.
-pub(super) fn parse_report(s: &str) -> Result<(ReportFormat, PathBuf), String> {
+pub(super) fn parse_report(s: &str) -> Result<(OutputFormat, PathBuf), String> {
     let (format, path) = s
         .split_once('=')
         .ok_or_else(|| format!("--report {s:?}: use FORMAT=PATH, e.g. junit=falco.xml"))?;
-    let format = ReportFormat::from_str(format, true)
-        .map_err(|_| format!("--report {s:?}: the format is one of json, yaml, junit, markdown"))?;
+    let format = OutputFormat::from_str(format, true)
+        .ok()
+        .filter(|f| !f.is_text())
+        .ok_or_else(|| {
+            format!("--report {s:?}: the format is one of json, yaml, junit, markdown")
+        })?;
     if path.is_empty() {
         return Err(format!("--report {s:?}: the path is empty"));
     }
