@@ -295,6 +295,18 @@ mod tests {
     }
 
     #[test]
+    fn reports() {
+        assert_eq!(
+            parse_report("JUnit=out/f.xml"),
+            Ok((OutputFormat::Junit, PathBuf::from("out/f.xml")))
+        );
+        // Text is for a person on stdout, never a report.
+        for bad in ["text=f", "wide=f", "csv=f", "json=", "json"] {
+            assert!(parse_report(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn namespaces() {
         assert!(parse_namespace("shadow-abc123").is_ok());
         for bad in ["Shadow", "-a", "a-", "a_b", "", &"a".repeat(64), "a.b"] {
