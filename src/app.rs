@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, watch};
 
-use crate::args::{Invocation, LiveView, Output, OutputFormat, ReportFormat, Reports};
+use crate::args::{Invocation, LiveView, Output, OutputFormat, Reports};
 use crate::render::{self, Style};
 use crate::source::{LiveEvent, Progress};
 use crate::verdict::{CheckResult, Exit, Verdict};
@@ -76,12 +76,7 @@ pub fn run(mut inv: Invocation) -> Exit {
 fn write_reports(result: &CheckResult, reports: &Reports) -> Result<(), String> {
     for (format, path) in &reports.files {
         let mut body = Vec::new();
-        let written = match format {
-            ReportFormat::Json => render::json::write(&mut body, result),
-            ReportFormat::Yaml => render::yaml::write(&mut body, result, false),
-            ReportFormat::Junit => render::junit::write(&mut body, result),
-            ReportFormat::Markdown => render::markdown::write(&mut body, result),
-        };
+        let written = write_result(&mut body, result, *format, Style::default(), false);
         let shown = render::neutralize(&path.display().to_string());
         written
             .and_then(|()| write_atomically(path, &body))
@@ -151,30 +146,21 @@ fn print_result(result: &CheckResult, output: Output, annotations: bool) -> Exit
     // Stdout is line-buffered: a pretty JSON object of a thousand alerts would be tens of
     // thousands of `write` calls. One buffer, flushed in large writes.
     let mut out = io::BufWriter::with_capacity(1 << 16, io::stdout().lock());
-    let text = matches!(output.format, OutputFormat::Text | OutputFormat::Wide);
-    let written = match output.format {
-        OutputFormat::Json => render::json::write(&mut out, result),
-        // A YAML block scalar may start a line with `::`; with annotations on, a CI runner would
-        // take it as a command: strings are neutralized then, as on a terminal.
-        OutputFormat::Yaml => {
-            render::yaml::write(&mut out, result, output.stdout.tty || annotations)
-        }
-        OutputFormat::Junit => render::junit::write(&mut out, result),
-        OutputFormat::Markdown => render::markdown::write(&mut out, result),
-        OutputFormat::Text | OutputFormat::Wide => {
-            render::text::write(&mut out, result, output.stdout)
-        }
-    }
-    .and_then(|()| {
-        // Workflow commands go with text on stdout; a machine format keeps stdout to itself
-        // and they go to stderr (the runner reads both).
-        if annotations && text {
-            render::annotations::write(&mut out, result)
-        } else {
-            Ok(())
-        }
-    })
-    .and_then(|()| out.flush());
+    let text = output.format.is_text();
+    // A YAML block scalar may start a line with `::`; with annotations on, a CI runner would
+    // take it as a command: strings are neutralized then, as on a terminal.
+    let neutralize = output.stdout.tty || annotations;
+    let written = write_result(&mut out, result, output.format, output.stdout, neutralize)
+        .and_then(|()| {
+            // Workflow commands go with text on stdout; a machine format keeps stdout to itself
+            // and they go to stderr (the runner reads both).
+            if annotations && text {
+                render::annotations::write(&mut out, result)
+            } else {
+                Ok(())
+            }
+        })
+        .and_then(|()| out.flush());
     if annotations && !text {
         let _ = render::annotations::write(&mut io::stderr().lock(), result);
     }
@@ -195,6 +181,24 @@ fn print_result(result: &CheckResult, output: Output, annotations: bool) -> Exit
                 Exit::NotVerified
             }
         }
+    }
+}
+
+/// Writes `result` in `format`: the one place a format picks its renderer, for stdout and the
+/// `--report` files alike. `style` is for text; `neutralize` makes YAML strings safe to show.
+fn write_result(
+    out: &mut dyn Write,
+    result: &CheckResult,
+    format: OutputFormat,
+    style: Style,
+    neutralize: bool,
+) -> io::Result<()> {
+    match format {
+        OutputFormat::Text | OutputFormat::Wide => render::text::write(out, result, style),
+        OutputFormat::Json => render::json::write(out, result),
+        OutputFormat::Yaml => render::yaml::write(out, result, neutralize),
+        OutputFormat::Junit => render::junit::write(out, result),
+        OutputFormat::Markdown => render::markdown::write(out, result),
     }
 }
 

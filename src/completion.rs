@@ -9,17 +9,17 @@
 //! the clap definition in [`crate::args`] plus, for namespace and context values, the cluster and
 //! the kubeconfig. Completion never fails: whatever goes wrong just means fewer candidates.
 
-use std::ffi::OsString;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::builder::ValueHint;
 use clap::{Arg, Command, ValueEnum};
 use clap_complete::Shell;
 
+use crate::args::Special;
 use crate::falco::Priority;
+use crate::verdict::Exit;
 
 /// The plugin's executable; kubectl maps `kubectl falco-verify` to it.
 pub const BIN_NAME: &str = "kubectl-falco_verify";
@@ -40,67 +40,40 @@ pub mod directive {
     pub const NO_FILE_COMP: u32 = 4;
 }
 
-const SHELLS: &str = "bash, zsh, fish, powershell, elvish";
+/// The shells `completion` writes a script for.
+pub const SHELLS: &str = "bash, zsh, fish, powershell, elvish";
 
-/// Handles `completion SHELL`, `man` and `__complete ...` before normal flag parsing; `None` means
-/// the arguments are a normal check.
-///
-/// `man` and `completion` are only taken as commands when they are the first argument and the
-/// rest has the command's shape (`man` alone; `completion` alone, with `-h`/`--help`, or with one
-/// word). A namespace with one of these names is checked with `kubectl falco-verify -- man`.
-pub fn dispatch(args: &[OsString]) -> Option<ExitCode> {
-    let first = args.get(1)?.to_str()?;
-    let rest = &args[2..];
-    match first {
-        COMPLETE_ARG => {
-            let words: Vec<String> = rest
-                .iter()
-                .map(|w| w.to_string_lossy().into_owned())
-                .collect();
+/// Answers a special mode ([`crate::args::parse`] recognised it): prints what it asks for and
+/// gives the exit code (0; 2 for `completion` without a shell).
+pub fn run(mode: Special) -> Exit {
+    match mode {
+        Special::Complete(words) => {
             let found = complete(&words, &ClusterLookup::default());
             write_stdout(found.render().as_bytes());
-            Some(ExitCode::SUCCESS)
+            Exit::Passed
         }
-        "man" if rest.is_empty() => match man_page() {
+        Special::Man => match man_page() {
             Ok(page) => {
                 write_stdout(&page);
-                Some(ExitCode::SUCCESS)
+                Exit::Passed
             }
             Err(e) => {
                 eprintln!("error: cannot render the man page: {e}");
-                Some(ExitCode::from(crate::verdict::Exit::Usage))
+                Exit::Usage
             }
         },
-        "completion" => {
-            let word = match rest {
-                [] => None,
-                [w] => Some(w.to_str().unwrap_or("")),
-                _ => return None,
-            };
-            match word {
-                Some("-h" | "--help") => {
-                    write_stdout(completion_usage().as_bytes());
-                    Some(ExitCode::SUCCESS)
-                }
-                // `completion --fail-closed`: a check of a namespace called `completion`.
-                Some(w) if w.starts_with('-') => None,
-                Some(w) => match <Shell as ValueEnum>::from_str(w, true) {
-                    Ok(shell) => {
-                        write_stdout(&completion_script(shell));
-                        Some(ExitCode::SUCCESS)
-                    }
-                    Err(_) => {
-                        eprintln!("error: unknown shell {w:?}: use one of {SHELLS}");
-                        Some(ExitCode::from(crate::verdict::Exit::Usage))
-                    }
-                },
-                None => {
-                    eprint!("{}", completion_usage());
-                    Some(ExitCode::from(crate::verdict::Exit::Usage))
-                }
-            }
+        Special::Script(shell) => {
+            write_stdout(&completion_script(shell));
+            Exit::Passed
         }
-        _ => None,
+        Special::CompletionUsage { asked: true } => {
+            write_stdout(completion_usage().as_bytes());
+            Exit::Passed
+        }
+        Special::CompletionUsage { asked: false } => {
+            eprint!("{}", completion_usage());
+            Exit::Usage
+        }
     }
 }
 
@@ -732,16 +705,6 @@ mod tests {
     fn wire_format() {
         let c = run(&["--output", "w"]);
         assert_eq!(c.render(), "wide\tText with node and container\n:4\n");
-    }
-
-    #[test]
-    fn dispatch_leaves_checks_alone() {
-        let args = |v: &[&str]| v.iter().map(OsString::from).collect::<Vec<_>>();
-        assert!(dispatch(&args(&["k", "shadow-abc123"])).is_none());
-        assert!(dispatch(&args(&["k", "man", "--since", "5m"])).is_none());
-        assert!(dispatch(&args(&["k", "completion", "--fail-closed"])).is_none());
-        assert!(dispatch(&args(&["k", "--", "man"])).is_none());
-        assert!(dispatch(&args(&["k"])).is_none());
     }
 
     #[test]
