@@ -10,14 +10,14 @@
 //! the kubeconfig. Completion never fails: whatever goes wrong just means fewer candidates.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::builder::ValueHint;
 use clap::{Arg, Command, ValueEnum};
 use clap_complete::Shell;
 
-use crate::args::Special;
+use crate::args::{Cli, Special};
+use crate::cluster::{Cluster, ConnectionEnv, Target};
 use crate::falco::Priority;
 use crate::verdict::Exit;
 
@@ -45,10 +45,10 @@ pub const SHELLS: &str = "bash, zsh, fish, powershell, elvish";
 
 /// Answers a special mode ([`crate::args::parse`] recognised it): prints what it asks for and
 /// gives the exit code (0; 2 for `completion` without a shell).
-pub fn run(mode: Special) -> Exit {
+pub fn run(mode: Special, env: &crate::args::Environment) -> Exit {
     match mode {
         Special::Complete(words) => {
-            let found = complete(&words, &ClusterLookup::default());
+            let found = complete(&words, &ClusterLookup::default(), &env.connection);
             write_stdout(found.render().as_bytes());
             Exit::Passed
         }
@@ -150,13 +150,14 @@ pub fn man_page() -> std::io::Result<Vec<u8>> {
 
 /// Answers for completion that come from outside the command line.
 pub trait Lookup {
-    /// Namespace names of the cluster `kubeconfig`/`context` point at; empty on any failure.
-    fn namespaces(&self, kubeconfig: Option<&Path>, context: Option<&str>) -> Vec<String>;
-    /// Context names of the kubeconfig (KUBECONFIG or ~/.kube/config when `None`).
-    fn contexts(&self, kubeconfig: Option<&Path>) -> Vec<String>;
+    /// Namespace names of the cluster `target` points at; empty on any failure.
+    fn namespaces(&self, target: &Target) -> Vec<String>;
+    /// Context names of the kubeconfig `target` reads (merged as kubectl merges them).
+    fn contexts(&self, target: &Target) -> Vec<String>;
 }
 
-/// The real lookups: the kubeconfig on disk and the cluster, bounded by a deadline.
+/// The real lookups, through the check's own connection (kubeconfig merge, flags, proxies,
+/// credential plugins), bounded by a deadline.
 #[derive(Debug, Clone)]
 pub struct ClusterLookup {
     pub timeout: Duration,
@@ -171,9 +172,8 @@ impl Default for ClusterLookup {
 }
 
 impl Lookup for ClusterLookup {
-    fn namespaces(&self, kubeconfig: Option<&Path>, context: Option<&str>) -> Vec<String> {
-        let kubeconfig = kubeconfig.map(Path::to_path_buf);
-        let context = context.map(str::to_string);
+    fn namespaces(&self, target: &Target) -> Vec<String> {
+        let target = target.clone();
         let timeout = self.timeout;
         let (tx, rx) = std::sync::mpsc::channel();
         // A thread of its own: an exec credential plugin blocks, and a deadline must still hold.
@@ -185,7 +185,13 @@ impl Lookup for ClusterLookup {
                     .enable_all()
                     .build()
                     .ok()
-                    .and_then(|rt| rt.block_on(list_namespaces(kubeconfig, context, timeout)))
+                    .and_then(|rt| {
+                        rt.block_on(async {
+                            let deadline = tokio::time::Instant::now() + timeout;
+                            let cluster = Cluster::connect(&target, timeout, timeout).await.ok()?;
+                            cluster.namespace_names(deadline).await.ok()
+                        })
+                    })
                     .unwrap_or_default();
                 let _ = tx.send(names);
             });
@@ -195,60 +201,21 @@ impl Lookup for ClusterLookup {
         rx.recv_timeout(timeout).unwrap_or_default()
     }
 
-    fn contexts(&self, kubeconfig: Option<&Path>) -> Vec<String> {
-        use kube::config::Kubeconfig;
-        let kc = match kubeconfig {
-            Some(p) => Kubeconfig::read_from(p),
-            None => Kubeconfig::read(),
-        };
-        let mut names: Vec<String> = kc
+    fn contexts(&self, target: &Target) -> Vec<String> {
+        let files = crate::cluster::kubeconfig_files(
+            target.kubeconfig.as_deref(),
+            target.env.kubeconfig.as_deref(),
+            target.env.home.as_deref(),
+        );
+        let mut names: Vec<String> = crate::cluster::load_kubeconfig(&files)
+            .ok()
+            .flatten()
             .map(|kc| kc.contexts.into_iter().map(|c| c.name).collect())
             .unwrap_or_default();
         names.sort();
         names.dedup();
         names
     }
-}
-
-async fn list_namespaces(
-    kubeconfig: Option<PathBuf>,
-    context: Option<String>,
-    timeout: Duration,
-) -> Option<Vec<String>> {
-    use k8s_openapi::api::core::v1::Namespace;
-    use kube::api::{Api, ListParams};
-    use kube::config::{KubeConfigOptions, Kubeconfig};
-    use kube::{Client, Config};
-
-    let options = KubeConfigOptions {
-        context: context.clone(),
-        cluster: None,
-        user: None,
-    };
-    let mut config = match &kubeconfig {
-        Some(path) => {
-            let kc = Kubeconfig::read_from(path).ok()?;
-            Config::from_custom_kubeconfig(kc, &options).await.ok()?
-        }
-        None if context.is_some() => Config::from_kubeconfig(&options).await.ok()?,
-        None => Config::infer().await.ok()?,
-    };
-    config.connect_timeout = Some(timeout);
-    config.read_timeout = Some(timeout);
-    config.default_retry = false;
-    let client = Client::try_from(config).ok()?;
-    let api: Api<Namespace> = Api::all(client);
-    let list = tokio::time::timeout(timeout, api.list_metadata(&ListParams::default()))
-        .await
-        .ok()?
-        .ok()?;
-    let mut names: Vec<String> = list
-        .items
-        .into_iter()
-        .filter_map(|ns| ns.metadata.name)
-        .collect();
-    names.sort();
-    Some(names)
 }
 
 /// Candidates and a cobra directive.
@@ -304,6 +271,28 @@ impl Completions {
     }
 }
 
+/// The cluster the words before the cursor point at, read as the check reads its flags
+/// (`--kubeconfig`, `--context`, `--server`, `--token`, ...), in the same environment
+/// (`KUBECONFIG` lists, proxies): completing against X behaves like a check against X.
+fn target_of(done: &[String], env: &ConnectionEnv) -> Target {
+    use clap::FromArgMatches as _;
+    let argv = std::iter::once(crate::args::bin_name(None)).chain(done.iter().cloned());
+    let cli = command()
+        .ignore_errors(true)
+        .try_get_matches_from(argv)
+        .ok()
+        .and_then(|m| Cli::from_arg_matches(&m).ok());
+    match cli {
+        Some(cli) => cli.target(env.clone()),
+        None => Target {
+            kubeconfig: None,
+            context: None,
+            overrides: crate::cluster::Overrides::default(),
+            env: env.clone(),
+        },
+    }
+}
+
 /// What the words before the cursor say.
 #[derive(Default)]
 struct Seen<'a> {
@@ -311,18 +300,6 @@ struct Seen<'a> {
     used: Vec<String>,
     positionals: Vec<&'a str>,
     after_dashdash: bool,
-    kubeconfig: Option<PathBuf>,
-    context: Option<String>,
-}
-
-impl Seen<'_> {
-    fn record(&mut self, arg: &Arg, value: &str) {
-        match arg.get_id().as_str() {
-            "kubeconfig" => self.kubeconfig = Some(PathBuf::from(value)),
-            "context" => self.context = Some(value.to_string()),
-            _ => {}
-        }
-    }
 }
 
 fn takes_value(arg: &Arg) -> bool {
@@ -341,13 +318,14 @@ fn first_line(arg: &Arg) -> String {
 
 /// Completes `words`: the words typed after `kubectl falco-verify`, the last one being the word
 /// under the cursor (`""` when it is a new word).
-pub fn complete(words: &[String], lookup: &dyn Lookup) -> Completions {
+pub fn complete(words: &[String], lookup: &dyn Lookup, env: &ConnectionEnv) -> Completions {
     let mut cmd = command();
     cmd.build();
     let (partial, done) = match words.split_last() {
         Some((last, done)) => (last.as_str(), done),
         None => ("", &[][..]),
     };
+    let target = target_of(done, env);
     let find_long = |name: &str| {
         cmd.get_arguments()
             .find(|a| a.get_long() == Some(name))
@@ -360,10 +338,10 @@ pub fn complete(words: &[String], lookup: &dyn Lookup) -> Completions {
     };
 
     let mut seen = Seen::default();
+    // A flag whose value is the next word (the value itself is read by `target_of`).
     let mut pending: Option<Arg> = None;
     for word in done {
-        if let Some(arg) = pending.take() {
-            seen.record(&arg, word);
+        if pending.take().is_some() {
             continue;
         }
         if seen.after_dashdash {
@@ -381,11 +359,8 @@ pub fn complete(words: &[String], lookup: &dyn Lookup) -> Completions {
             };
             if let Some(arg) = find_long(name) {
                 seen.used.push(arg.get_id().to_string());
-                if takes_value(&arg) {
-                    match value {
-                        Some(v) => seen.record(&arg, v),
-                        None => pending = Some(arg),
-                    }
+                if takes_value(&arg) && value.is_none() {
+                    pending = Some(arg);
                 }
             }
             continue;
@@ -396,11 +371,8 @@ pub fn complete(words: &[String], lookup: &dyn Lookup) -> Completions {
                 seen.used.push(arg.get_id().to_string());
                 if takes_value(&arg) {
                     let rest = &shorts[i + c.len_utf8()..];
-                    let rest = rest.strip_prefix('=').unwrap_or(rest);
-                    if rest.is_empty() {
+                    if rest.strip_prefix('=').unwrap_or(rest).is_empty() {
                         pending = Some(arg);
-                    } else {
-                        seen.record(&arg, rest);
                     }
                     break;
                 }
@@ -411,13 +383,13 @@ pub fn complete(words: &[String], lookup: &dyn Lookup) -> Completions {
     }
 
     if let Some(arg) = pending {
-        return values(&arg, "", partial, &seen, lookup);
+        return values(&arg, "", partial, lookup, &target);
     }
     if !seen.after_dashdash {
         if let Some(long) = partial.strip_prefix("--") {
             if let Some((name, value)) = long.split_once('=') {
                 return match find_long(name).filter(takes_value) {
-                    Some(arg) => values(&arg, &format!("--{name}="), value, &seen, lookup),
+                    Some(arg) => values(&arg, &format!("--{name}="), value, lookup, &target),
                     None => Completions::new(directive::NO_FILE_COMP),
                 };
             }
@@ -429,7 +401,7 @@ pub fn complete(words: &[String], lookup: &dyn Lookup) -> Completions {
                 let head = &partial[..1 + partial[1..].chars().next().map_or(0, char::len_utf8)];
                 let value = chars.as_str();
                 if !value.is_empty() {
-                    return values(&arg, head, value, &seen, lookup);
+                    return values(&arg, head, value, lookup, &target);
                 }
             }
         }
@@ -437,7 +409,7 @@ pub fn complete(words: &[String], lookup: &dyn Lookup) -> Completions {
             return flags(&cmd, partial, &seen);
         }
     }
-    positional(&cmd, partial, &seen, lookup)
+    positional(&cmd, partial, &seen, lookup, &target)
 }
 
 /// Long flags matching `partial`, without those already given (unless repeatable) or in
@@ -476,7 +448,13 @@ fn flags(cmd: &Command, partial: &str, seen: &Seen) -> Completions {
     out
 }
 
-fn positional(cmd: &Command, partial: &str, seen: &Seen, lookup: &dyn Lookup) -> Completions {
+fn positional(
+    cmd: &Command,
+    partial: &str,
+    seen: &Seen,
+    lookup: &dyn Lookup,
+    target: &Target,
+) -> Completions {
     let mut out = Completions::new(directive::NO_FILE_COMP);
     // A flag given may rule the NAMESPACE argument out (`--all-namespaces`).
     let namespace_excluded = cmd
@@ -490,7 +468,7 @@ fn positional(cmd: &Command, partial: &str, seen: &Seen, lookup: &dyn Lookup) ->
     match seen.positionals.as_slice() {
         [] if namespace_excluded => {}
         [] => {
-            for ns in lookup.namespaces(seen.kubeconfig.as_deref(), seen.context.as_deref()) {
+            for ns in lookup.namespaces(target) {
                 if ns.starts_with(partial) {
                     out.push(ns, "");
                 }
@@ -512,7 +490,13 @@ fn positional(cmd: &Command, partial: &str, seen: &Seen, lookup: &dyn Lookup) ->
 
 /// Values of `arg` starting with `partial`, each prefixed with `head` (`--flag=` or `-s` when
 /// the value is attached to the flag).
-fn values(arg: &Arg, head: &str, partial: &str, seen: &Seen, lookup: &dyn Lookup) -> Completions {
+fn values(
+    arg: &Arg,
+    head: &str,
+    partial: &str,
+    lookup: &dyn Lookup,
+    target: &Target,
+) -> Completions {
     let mut out = Completions::new(directive::NO_FILE_COMP);
     let lower = partial.to_ascii_lowercase();
     let offer = |out: &mut Completions, word: &str, desc: &str, fold: bool| {
@@ -538,12 +522,12 @@ fn values(arg: &Arg, head: &str, partial: &str, seen: &Seen, lookup: &dyn Lookup
             }
         }
         "falco_namespace" => {
-            for ns in lookup.namespaces(seen.kubeconfig.as_deref(), seen.context.as_deref()) {
+            for ns in lookup.namespaces(target) {
                 offer(&mut out, &ns, "", false);
             }
         }
         "context" => {
-            for c in lookup.contexts(seen.kubeconfig.as_deref()) {
+            for c in lookup.contexts(target) {
                 offer(&mut out, &c, "", false);
             }
         }
@@ -597,20 +581,24 @@ mod tests {
 
     struct Fake;
     impl Lookup for Fake {
-        fn namespaces(&self, _: Option<&Path>, context: Option<&str>) -> Vec<String> {
-            match context {
-                Some("other") => vec!["elsewhere".into()],
+        fn namespaces(&self, target: &Target) -> Vec<String> {
+            match (
+                target.context.as_deref(),
+                target.overrides.server.as_deref(),
+            ) {
+                (Some("other"), _) => vec!["elsewhere".into()],
+                (_, Some(s)) => vec![format!("on-{}", s.len())],
                 _ => vec!["default".into(), "falco".into(), "shadow-abc123".into()],
             }
         }
-        fn contexts(&self, _: Option<&Path>) -> Vec<String> {
+        fn contexts(&self, _: &Target) -> Vec<String> {
             vec!["kind-a".into(), "prod".into()]
         }
     }
 
     fn run(words: &[&str]) -> Completions {
         let words: Vec<String> = words.iter().map(|w| w.to_string()).collect();
-        complete(&words, &Fake)
+        complete(&words, &Fake, &ConnectionEnv::default())
     }
 
     #[test]

@@ -10,7 +10,7 @@ fn main() -> ExitCode {
     let env = args::Environment::from_process();
     let exit = match args::parse(std::env::args_os().collect(), &env, chrono::Utc::now()) {
         Ok(Parsed::Check(invocation)) => app::run(*invocation),
-        Ok(Parsed::Special(mode)) => completion::run(mode),
+        Ok(Parsed::Special(mode)) => completion::run(mode, &env),
         Err(e) => e.report(),
     };
     exit.into()

@@ -93,12 +93,9 @@ impl Cli {
             c
         });
         o.input = if self.logs.is_empty() {
-            Input::Cluster(Box::new(Target {
-                kubeconfig: self.kubeconfig.clone(),
-                context: self.context.clone(),
-                overrides: self.overrides(),
-                env: crate::cluster::ConnectionEnv::default(),
-            }))
+            Input::Cluster(Box::new(
+                self.target(crate::cluster::ConnectionEnv::default()),
+            ))
         } else {
             Input::Files(self.logs.clone())
         };
@@ -106,6 +103,17 @@ impl Cli {
     }
 
     /// kubectl's generic flags, as the cluster layer takes them.
+    /// The cluster these flags point at, in `env`: the one way to it for the check and for
+    /// completion alike.
+    pub fn target(&self, env: crate::cluster::ConnectionEnv) -> Target {
+        Target {
+            kubeconfig: self.kubeconfig.clone(),
+            context: self.context.clone(),
+            overrides: self.overrides(),
+            env,
+        }
+    }
+
     pub fn overrides(&self) -> crate::cluster::Overrides {
         // An empty value is unset, as in kubectl (`--token "$UNSET"` must not drop the
         // kubeconfig's credentials).

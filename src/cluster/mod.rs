@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures::io::{AsyncBufRead, AsyncBufReadExt};
-use k8s_openapi::api::core::v1::{Event, Node, Pod};
+use k8s_openapi::api::core::v1::{Event, Namespace, Node, Pod};
 use kube::api::{Api, DeleteParams, ListParams, LogParams, PostParams};
 use kube::{Client, Config};
 use tokio::time::{sleep, timeout_at, Instant};
@@ -297,6 +297,28 @@ impl Cluster {
             Err(ClusterError::Api { code: 404, .. }) => Ok(()),
             r => r,
         }
+    }
+
+    /// The cluster's namespace names, sorted.
+    pub async fn namespace_names(&self, deadline: Instant) -> Result<Vec<String>, ClusterError> {
+        // Names only: the metadata list, as kubectl's completion reads it.
+        let what = Some(("list", "namespaces", ""));
+        let list = retry(deadline, self.request_timeout, "listing namespaces", || {
+            self.call(deadline, |client| async move {
+                Api::<Namespace>::all(client)
+                    .list_metadata(&ListParams::default())
+                    .await
+                    .map_err(|e| classify(e, &self.server, what))
+            })
+        })
+        .await?;
+        let mut names: Vec<String> = list
+            .items
+            .into_iter()
+            .filter_map(|n| n.metadata.name)
+            .collect();
+        names.sort();
+        Ok(names)
     }
 
     /// Lists the cluster's Nodes.

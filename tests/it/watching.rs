@@ -458,3 +458,41 @@ fn a_soak_maps_again_at_its_end() {
         "{r:?}"
     );
 }
+
+/// Completion reaches the cluster the way the check does: `--server` and `--token` with no
+/// kubeconfig at all list the namespaces of that server; a namespace list that is refused
+/// gives no candidate.
+#[test]
+fn completion_connects_as_the_check_does() {
+    let e = env_with(FakeCluster::new(vec![
+        FakePod::falco("falco-a", "node-a", quiet_log()),
+        workload("web-a", "node-a", "2024-01-15T10:00:00Z"),
+    ]));
+    let url = e.server.url();
+    let ca = e.dir.path().join("ca.crt");
+    std::fs::write(&ca, e.server.ca_pem()).expect("ca");
+    let ca = ca.display().to_string();
+    let r = run(
+        &[
+            "__complete",
+            "--server",
+            &url,
+            "--token",
+            DEFAULT_TOKEN,
+            "--certificate-authority",
+            &ca,
+            "",
+        ],
+        &[],
+        None,
+    );
+    let words: Vec<&str> = r.stdout.lines().filter(|l| !l.starts_with(':')).collect();
+    assert_eq!(words, ["falco", NS], "{r:?}");
+    // The same through the kubeconfig, as `kubectl falco-verify --context fake <TAB>`.
+    let r = run(
+        &["__complete", "--kubeconfig", &e.kubeconfig, "sha"],
+        &[],
+        None,
+    );
+    assert_eq!(r.stdout.lines().next(), Some(NS), "{r:?}");
+}

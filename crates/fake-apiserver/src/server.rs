@@ -887,6 +887,17 @@ async fn route(
             get_log(shared, abort, ns, name, query).await
         }
         ["api", "v1", "namespaces", ns, "events"] => list_events(shared, ns, path, query),
+        ["api", "v1", "namespaces"] if !listing_forbidden(shared, "namespaces") => {
+            let names: std::collections::BTreeSet<String> =
+                shared.pods_now().into_iter().map(|p| p.namespace).collect();
+            let items: Vec<Value> = names
+                .iter()
+                .map(|n| json!({"apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadata", "metadata": {"name": n, "uid": objects::uid(&format!("ns/{n}"))}}))
+                .collect();
+            // Names only, as a metadata list (what completion asks for).
+            let list = json!({"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1", "metadata": {"resourceVersion": shared.rv().to_string()}, "items": items});
+            json_response(shared, 200, &list, None)
+        }
         ["api", "v1", "nodes"] => {
             if truthy(query.get("watch")) || listing_forbidden(shared, "nodes") {
                 return forbidden(shared, method, path, query);
