@@ -17,6 +17,7 @@ use clap::{Arg, Command, ValueEnum};
 use clap_complete::Shell;
 
 use crate::args::{Cli, Special};
+pub use crate::args::{COMPLETE_ARG, SHELLS};
 use crate::cluster::{Cluster, ConnectionEnv, Target};
 use crate::falco::Priority;
 use crate::verdict::Exit;
@@ -25,8 +26,6 @@ use crate::verdict::Exit;
 pub const BIN_NAME: &str = "kubectl-falco_verify";
 /// The executable kubectl runs to complete the plugin's arguments.
 pub const COMPLETE_BIN_NAME: &str = "kubectl_complete-falco_verify";
-/// Hidden first argument: answer a completion request (cobra's name for it).
-pub const COMPLETE_ARG: &str = "__complete";
 /// How long completion may wait for the cluster's namespace list.
 pub const CLUSTER_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -39,9 +38,6 @@ pub mod directive {
     /// Do not fall back to file names.
     pub const NO_FILE_COMP: u32 = 4;
 }
-
-/// The shells `completion` writes a script for.
-pub const SHELLS: &str = "bash, zsh, fish, powershell, elvish";
 
 /// Answers a special mode ([`crate::args::parse`] recognised it): prints what it asks for and
 /// gives the exit code (0; 2 for `completion` without a shell).

@@ -14,11 +14,13 @@ pub mod cluster;
 pub mod completion;
 pub mod debug;
 pub mod falco;
+pub mod options;
 pub mod render;
 pub mod sanitize;
 pub mod source;
 pub mod verdict;
 
-pub use check::{check_falco_alerts, run, CheckOptions, Follow, Input};
+pub use check::{check_falco_alerts, run};
+pub use options::{CheckOptions, Follow, Input};
 pub use source::{LiveEvent, Progress};
 pub use verdict::{CheckResult, Exit, Verdict};

@@ -12,6 +12,7 @@
 //!
 //! This file only re-exports, so that `crate::args::X` is the one path callers use.
 
+mod cli;
 mod defs;
 mod env;
 mod format;
@@ -21,10 +22,11 @@ mod parse;
 mod resolve;
 mod values;
 
+pub use cli::{bin_name, parse_from, ArgsError};
 pub use defs::{command, long_help_text, AnnotationsChoice, Cli, ColorChoice, HELP_SECTIONS};
 pub use env::{check_aegis_vars, disabled_by, Environment, ENABLED_VAR};
 pub use format::OutputFormat;
 pub use invocation::{Invocation, LiveView, Output, Reports};
-pub use parse::{bin_name, parse, parse_from, ArgsError, Parsed, Special};
+pub use parse::{parse, Parsed, Special, COMPLETE_ARG, SHELLS};
 pub use resolve::{report_dir, resolve, use_color};
 pub use values::{check_label_selector, parse_duration, parse_namespace};

@@ -6,11 +6,11 @@ use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
 
+use super::cli::{parse_from, ArgsError};
 use super::defs::{AnnotationsChoice, Cli, ColorChoice};
 use super::env::{check_aegis_vars, disabled_by, Environment};
 use super::format::OutputFormat;
 use super::invocation::{Invocation, LiveView, Output, Reports};
-use super::parse::{parse_from, ArgsError};
 use super::values::check_label_selector;
 use crate::check::Input;
 use crate::render::{neutralize, Style};

@@ -2,8 +2,6 @@
 //! whose one action Falco's default rules report; the report in that node's Falco log proves
 //! Falco watches the namespace there. Every pod made is deleted, on every path.
 
-use std::collections::hash_map::RandomState;
-use std::hash::{BuildHasher, Hasher};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -14,57 +12,14 @@ use tokio::time::Instant;
 use super::{Stop, StopSignal};
 use crate::cluster::{self, Cluster, ClusterError, LogRequest};
 use crate::falco::{Decoder, Event, EventSink};
+pub use crate::options::{CanaryOptions, DEFAULT_COMMAND, DEFAULT_IMAGE};
+pub use crate::verdict::canary::nonce;
 use crate::verdict::canary::{self, CanaryNode, CanaryReport, CanaryRule, Outcome, Sighting};
 
 /// The label every pod this tool makes carries (and the cleanup command selects on).
 pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "kubectl-falco-verify");
 /// The label holding a run's nonce.
 pub const NONCE_LABEL: &str = "falco-verify.io/nonce";
-/// A public image with a POSIX shell and `ln` (busybox, about 2 MB), by its full name so that
-/// runtimes refusing short names pull it too.
-pub const DEFAULT_IMAGE: &str = "docker.io/library/busybox:1.36.1";
-/// The canary's action: a symlink to /etc/shadow named after the pod (the name in the path is
-/// what tells its alert from any other). The short sleep first lets Falco learn the container's
-/// metadata; the long one keeps the pod until it is deleted.
-pub const DEFAULT_COMMAND: &str =
-    "sleep 1; ln -s /etc/shadow \"/tmp/$FALCO_VERIFY_CANARY\"; exec sleep 600";
-
-/// What a canary round needs.
-#[derive(Debug, Clone)]
-pub struct CanaryOptions {
-    pub image: String,
-    /// Run by `/bin/sh -c`, with `FALCO_VERIFY_CANARY` set to the pod's name.
-    pub command: String,
-    /// The rule its action triggers (and that rule's output title, for text output).
-    pub rule: CanaryRule,
-    /// How long to wait for each canary's alert.
-    pub timeout: Duration,
-}
-
-impl Default for CanaryOptions {
-    fn default() -> Self {
-        CanaryOptions {
-            image: DEFAULT_IMAGE.to_string(),
-            command: DEFAULT_COMMAND.to_string(),
-            rule: CanaryRule::default(),
-            timeout: Duration::from_secs(60),
-        }
-    }
-}
-
-/// A fresh nonce: 8 hex digits, different for every run.
-pub fn nonce() -> String {
-    let mut h = RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or_default(),
-    );
-    h.write_u32(std::process::id());
-    format!("{:08x}", h.finish() as u32)
-}
-
 /// Everything a round talks to.
 pub struct Round<'a> {
     pub cluster: &'a Cluster,

@@ -3,14 +3,14 @@
 //! ledger says what part of the window it did not prove it read and understood.
 
 pub mod canary;
+pub mod cluster;
 pub mod discover;
 pub mod files;
 pub mod placement;
 pub mod pods;
 
-use std::sync::atomic::{AtomicU64, AtomicUsize};
-
 use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
 
 use crate::falco::DecodeStats;
 use std::collections::BTreeSet;
@@ -54,6 +54,9 @@ impl StopSignal {
     }
 }
 
+pub use crate::options::Progress;
+pub use crate::verdict::SourceRead;
+
 /// What a live view is told while following.
 #[derive(Debug, Clone)]
 pub enum LiveEvent {
@@ -77,16 +80,6 @@ pub(crate) async fn send_live(live: Option<&LiveSender>, tally: &mut Tally) {
         }
     }
 }
-
-/// Counters for a progress display while pods are read.
-#[derive(Debug, Default)]
-pub struct Progress {
-    pub pods_total: AtomicUsize,
-    pub pods_done: AtomicUsize,
-    pub bytes: AtomicU64,
-}
-
-pub use crate::verdict::SourceRead;
 
 /// Waits for every source's reader and adds what it read to `findings`. A reader that failed,
 /// or had not stopped by `grace` (followed logs drain briefly after the stop), is a source not
@@ -237,4 +230,34 @@ pub(crate) fn note_stats(
             ),
         ));
     }
+}
+
+/// Turns the user's interrupt and the window's end into the run's stop.
+pub(crate) async fn drive_stop(
+    mut interrupt: watch::Receiver<bool>,
+    stop: watch::Sender<Option<Stop>>,
+    on_interrupt: Stop,
+    ends_at: Option<Instant>,
+) {
+    let window_over = async {
+        match ends_at {
+            Some(t) => tokio::time::sleep_until(t).await,
+            None => std::future::pending().await,
+        }
+    };
+    let interrupted = async { interrupt.wait_for(|v| *v).await.is_ok() };
+    let why = tokio::select! {
+        _ = window_over => Stop::WindowEnd,
+        i = interrupted => {
+            if !i {
+                // Nobody can interrupt any more: only the window end is left.
+                match ends_at {
+                    Some(t) => tokio::time::sleep_until(t).await,
+                    None => std::future::pending().await,
+                }
+            }
+            if i { on_interrupt } else { Stop::WindowEnd }
+        }
+    };
+    let _ = stop.send(Some(why));
 }

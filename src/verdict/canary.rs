@@ -2,6 +2,9 @@
 //! by its rule, its pod's name and that name in a path of the alert's own text. Expected, never
 //! counted; and the canary report of the JSON contract.
 
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
+
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
@@ -14,6 +17,19 @@ pub const DEFAULT_RULE: &str = "Create Symlink Over Sensitive Files";
 pub const DEFAULT_TITLE: &str = "Symlinks created over sensitive files";
 /// Every canary pod's name starts so; then the run's nonce (8 hex digits), `-`, a number.
 pub const POD_PREFIX: &str = "falco-verify-canary-";
+
+/// A fresh nonce: 8 hex digits, different for every run.
+pub fn nonce() -> String {
+    let mut h = RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default(),
+    );
+    h.write_u32(std::process::id());
+    format!("{:08x}", h.finish() as u32)
+}
 
 /// A canary pod's name: [`POD_PREFIX`], the run's nonce, the node's index.
 pub fn pod_name(nonce: &str, index: usize) -> String {
