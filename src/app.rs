@@ -55,19 +55,7 @@ pub fn run(mut inv: Invocation) -> Exit {
     let exit = print_result(&result, output, inv.reports.annotations);
     match write_reports(&result, &inv.reports) {
         Ok(()) => exit,
-        Err(e) => {
-            let _ = writeln!(
-                io::stderr(),
-                "error: {e}; the verdict was {}, exit code {}",
-                result.verdict.as_upper(),
-                result.exit.code()
-            );
-            if result.verdict == Verdict::Blocked {
-                Exit::Blocked
-            } else {
-                Exit::NotVerified
-            }
-        }
+        Err(e) => lost(&result, &e),
     }
 }
 
@@ -168,19 +156,7 @@ fn print_result(result: &CheckResult, output: Output, annotations: bool) -> Exit
         Ok(()) => result.exit,
         // `| head`: the reader has what it wanted.
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => result.exit,
-        Err(e) => {
-            let _ = writeln!(
-                io::stderr(),
-                "error: cannot write the result to stdout ({e}); the verdict was {}, exit code {}",
-                result.verdict.as_upper(),
-                result.exit.code()
-            );
-            if result.verdict == Verdict::Blocked {
-                Exit::Blocked
-            } else {
-                Exit::NotVerified
-            }
-        }
+        Err(e) => lost(result, &format!("cannot write the result to stdout ({e})")),
     }
 }
 
@@ -353,5 +329,21 @@ fn write_live(line: &str, view: LiveView, interrupt: &watch::Sender<bool>) {
     };
     if written.is_err() {
         let _ = interrupt.send(true);
+    }
+}
+
+/// A result that could not be written is not a silent success: said on stderr with the verdict,
+/// and, unless the verdict blocks, exit 3.
+fn lost(result: &CheckResult, what: &str) -> Exit {
+    let _ = writeln!(
+        io::stderr(),
+        "error: {what}; the verdict was {}, exit code {}",
+        result.verdict.as_upper(),
+        result.exit.code()
+    );
+    if result.verdict == Verdict::Blocked {
+        Exit::Blocked
+    } else {
+        Exit::NotVerified
     }
 }
