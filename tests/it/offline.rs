@@ -584,3 +584,13 @@ fn an_over_long_line_cut_inside_a_token_gives_the_same_verdict() {
         }
     }
 }
+
+/// A directory given as `--logs` is the user's mistake: exit 2, before any work.
+#[test]
+fn a_directory_as_logs_is_a_usage_error() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let d = dir.path().display().to_string();
+    let r = run(&[NS, "--since", "10m", "--logs", &d], &[], None);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("is a directory"), "{r:?}");
+}
