@@ -180,25 +180,20 @@ fn check_kubeconfig(cli: &Cli, env: &Environment) -> Result<(), String> {
         env.connection.home.as_deref(),
     );
     let mut names = crate::cluster::kubeconfig::Names::default();
-    for f in &files {
-        let shown = neutralize(&f.display().to_string());
+    // The check's own reading of the files (merged as kubectl merges them).
+    let merged = crate::cluster::kubeconfig::read_kubeconfigs(&files).map_err(|bad| {
         let origin = if cli.kubeconfig.is_some() {
             "--kubeconfig"
         } else {
             "KUBECONFIG / ~/.kube/config:"
         };
-        // kubectl takes an empty file as an empty configuration.
-        if std::fs::read(f).is_ok_and(|b| b.iter().all(u8::is_ascii_whitespace)) {
-            continue;
-        }
-        let kc = kube::config::Kubeconfig::read_from(f).map_err(|e| {
-            let why = if f.exists() {
-                neutralize(&crate::cluster::kubeconfig::parse_error_summary(&e))
-            } else {
-                "no such file".to_string()
-            };
-            format!("{origin} {shown}: {why}. Point --kubeconfig at the file kubectl uses")
-        })?;
+        format!(
+            "{origin} {}: {}. Point --kubeconfig at the file kubectl uses",
+            neutralize(&bad.path.display().to_string()),
+            neutralize(&bad.why)
+        )
+    })?;
+    if let Some(kc) = merged {
         names.add(kc);
     }
     let unknown =

@@ -150,23 +150,44 @@ pub fn kubeconfig_files(
 /// `current-context: ""` is unset, and an empty file is an empty configuration. `None` when there
 /// is no file at all. (The chosen user's `tokenFile` is read in [`resolve`].)
 pub fn load_kubeconfig(files: &[PathBuf]) -> Result<Option<Kubeconfig>, ClusterError> {
+    read_kubeconfigs(files).map_err(|bad| ClusterError::Config {
+        detail: format!("{}: {}", bad.path.display(), bad.why),
+    })
+}
+
+/// A kubeconfig file that cannot be used, and why (`no such file`, or what does not parse).
+#[derive(Debug)]
+pub struct BadFile {
+    pub path: PathBuf,
+    pub why: String,
+}
+
+/// The one reading of the kubeconfig files, for the check, the arguments' checks and
+/// completion alike (see [`load_kubeconfig`]).
+pub fn read_kubeconfigs(files: &[PathBuf]) -> Result<Option<Kubeconfig>, BadFile> {
     let mut merged: Option<Kubeconfig> = None;
     for path in files {
+        let bad = |why: String| BadFile {
+            path: path.clone(),
+            why,
+        };
         if std::fs::read(path).is_ok_and(|b| b.iter().all(u8::is_ascii_whitespace)) {
             merged.get_or_insert_with(Kubeconfig::default);
             continue;
         }
-        let mut kc = Kubeconfig::read_from(path).map_err(|e| ClusterError::Config {
-            detail: format!("{}: {}", path.display(), parse_error_summary(&e)),
+        let mut kc = Kubeconfig::read_from(path).map_err(|e| {
+            bad(if path.exists() {
+                parse_error_summary(&e)
+            } else {
+                "no such file".to_string()
+            })
         })?;
         if kc.current_context.as_deref() == Some("") {
             kc.current_context = None;
         }
         merged = Some(match merged {
             None => kc,
-            Some(m) => m.merge(kc).map_err(|e| ClusterError::Config {
-                detail: format!("{}: {e}", path.display()),
-            })?,
+            Some(m) => m.merge(kc).map_err(|e| bad(e.to_string()))?,
         });
     }
     Ok(merged)
