@@ -99,6 +99,10 @@ pub struct DecodeStats {
     pub unparsed_mentions: u64,
     /// The first of them (lossy UTF-8, cut to a few hundred characters; untrusted text).
     pub first_unparsed: Option<String>,
+    /// Where the first of them ended: its line of this log and the line's kubelet time.
+    pub first_unparsed_at: Option<LineAt>,
+    /// Where the first malformed JSON line ends, and its first bytes (untrusted text).
+    pub first_malformed: Option<(LineAt, String)>,
     /// Drop notices that were not Falco's drop alert itself (logger lines, glued to other
     /// messages); the excess over the drop alerts is reported as drops.
     pub logged_drops: u64,
@@ -109,6 +113,14 @@ pub struct DecodeStats {
     pub last_line_time: Option<DateTime<Utc>>,
     /// The versions Falco's start banners name (`Falco version: 0.42.1 (x86_64)`).
     pub falco_versions: std::collections::BTreeSet<String>,
+}
+
+/// Where in a log something was found: the line (1-based, of the bytes this decoder read) and
+/// that line's kubelet time when the log carries one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LineAt {
+    pub line: u64,
+    pub time: Option<DateTime<Utc>>,
 }
 
 struct OpenText {
@@ -287,7 +299,7 @@ impl<S: EventSink> Decoder<S> {
         if let Some(j) = self.open_json.take() {
             // Cut short: what could be an alert for the sink is not understood.
             if self.sink.wants(&j.buf) {
-                self.stats.malformed += 1;
+                self.malformed(&j.buf);
             }
         }
         // Nothing dated them: counted as inside the window, said as undated.
@@ -495,7 +507,7 @@ impl<S: EventSink> Decoder<S> {
                 event.origin = origin;
                 self.sink.event(event);
             }
-            None if self.sink.wants(body) => self.stats.malformed += 1,
+            None if self.sink.wants(body) => self.malformed(body),
             None => {}
         }
     }
@@ -518,7 +530,7 @@ impl<S: EventSink> Decoder<S> {
                     self.stats.oversized += 1;
                     self.stats.oversized_wanted += 1;
                 } else {
-                    self.stats.malformed += 1;
+                    self.malformed(&j.buf);
                 }
             }
             return false;
@@ -533,6 +545,24 @@ impl<S: EventSink> Decoder<S> {
         true
     }
 
+    /// Where the decoder stands: the line just read.
+    fn here(&self) -> LineAt {
+        LineAt {
+            line: self.stats.lines,
+            time: self.stats.last_line_time,
+        }
+    }
+
+    /// A JSON record that could hold an alert for the sink but does not parse.
+    fn malformed(&mut self, record: &[u8]) {
+        self.stats.malformed += 1;
+        if self.stats.first_malformed.is_none() {
+            let text = String::from_utf8_lossy(record);
+            let cut: String = text.chars().take(SHOWN_MENTION).collect();
+            self.stats.first_malformed = Some((self.here(), cut));
+        }
+    }
+
     /// A line that is no Falco record: reported when it names the namespace as a token.
     fn unparsed(&mut self, body: &[u8]) {
         if body.iter().all(u8::is_ascii_whitespace) || !self.sink.names_exactly(body) {
@@ -543,6 +573,7 @@ impl<S: EventSink> Decoder<S> {
             let text = String::from_utf8_lossy(body);
             let cut: String = text.chars().take(SHOWN_MENTION).collect();
             self.stats.first_unparsed = Some(cut);
+            self.stats.first_unparsed_at = Some(self.here());
         }
     }
 

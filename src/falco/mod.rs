@@ -11,6 +11,8 @@ pub mod fields;
 pub mod priority;
 pub mod time;
 
-pub use decoder::{banner_version, DecodeStats, Decoder, EventSink, LineScan, DEFAULT_MAX_LINE};
+pub use decoder::{
+    banner_version, DecodeStats, Decoder, EventSink, LineAt, LineScan, DEFAULT_MAX_LINE,
+};
 pub use event::{Event, Format};
 pub use priority::{Priority, UnknownPriority};

@@ -204,20 +204,49 @@ pub(crate) fn note_stats(
             stats.loosely_dated
         ));
     }
+    // Where to look, in the words of the source: a file's line, or a pod log's kubelet time.
+    let place = |at: &crate::falco::LineAt| {
+        match (&report.node, at.time) {
+        (None, _) => format!("line {} of {name}", at.line),
+        (Some(_), Some(t)) => format!(
+            "line {} of the log read, written at {} (`kubectl logs {name} -c {} --timestamps --since-time {}` in the Falco namespace)",
+            at.line,
+            t.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+            report.container.as_deref().unwrap_or("falco"),
+            t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        ),
+        (Some(_), None) => format!("line {} of the log read", at.line),
+    }
+    };
     if stats.malformed > 0 {
+        let first = stats
+            .first_malformed
+            .as_ref()
+            .map(|(at, text)| format!("; the first ends at {}: {text:?}", place(at)))
+            .unwrap_or_default();
         ledger.open(Gap::new(
             GapKind::NotUnderstood,
             format!(
-                "{} JSON line(s) that could hold an alert for the namespace are malformed, truncated or not Falco's: an alert cut short cannot be counted; check the log around them",
+                "{} JSON line(s) that could hold an alert for the namespace are malformed, truncated or not Falco's: an alert cut short cannot be counted{first}",
                 stats.malformed
             ),
         ));
     }
     if let (n @ 1.., Some(first)) = (stats.unparsed_mentions, &stats.first_unparsed) {
+        let at = stats
+            .first_unparsed_at
+            .as_ref()
+            .map(|at| format!(" ({})", place(at)))
+            .unwrap_or_default();
+        let hint = if report.node.is_none() {
+            "Check how the log was saved (see README, Offline input)"
+        } else {
+            "Check what else writes to this Falco container's output (see README, What counts)"
+        };
         ledger.open(Gap::new(
             GapKind::NotUnderstood,
             format!(
-                "{n} line(s) name the namespace but are no Falco output this tool understands; the first: {first:?}. Check how the log was saved (see README, Offline input)"
+                "{n} line(s) name the namespace but are no Falco output this tool understands; the first{at}: {first:?}. {hint}"
             ),
         ));
     }

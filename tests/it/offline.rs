@@ -594,3 +594,32 @@ fn a_directory_as_logs_is_a_usage_error() {
     assert_eq!(r.code, 2, "{r:?}");
     assert!(r.stderr.contains("is a directory"), "{r:?}");
 }
+
+/// A gap says where to look: the file and line of the first record not understood.
+#[test]
+fn a_gap_names_the_line_to_look_at() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let f = dir.path().join("falco.log");
+    let t = "2024-01-15T10:36:00.000000000Z";
+    std::fs::write(
+        &f,
+        format!(
+            "{}\n{}\n{{\"priority\":\"Critical\",\"rule\":\"R\",\"output_fields\":{{\"k8s.ns.name\":\"{NS}\"}},}}\n",
+            alert(t, "Notice", "A", Some("other")),
+            alert(t, "Notice", "B", Some("other"))
+        ),
+    )
+    .expect("write");
+    let p = f.display().to_string();
+    let r = run(
+        &[NS, "--since-time", WINDOW, "--logs", &p, "-o", "json"],
+        &[],
+        None,
+    );
+    let j = r.json();
+    let msg = j["pods"][0]["gaps"][0]["message"].as_str().unwrap_or("");
+    assert!(
+        msg.contains(&format!("the first ends at line 3 of {p}")),
+        "{msg}"
+    );
+}
