@@ -50,10 +50,20 @@ fn hostile_log(dir: &Path, n: usize) -> String {
 fn schema() -> Option<PathBuf> {
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/schemas/junit-10.xsd");
     if !p.exists() {
+        // Only where ../shared is absent (a clone elsewhere): `shared_material_is_present_in_ci`
+        // fails CI then, and the test's other checks still run.
+        if cfg!(shared_material) {
+            panic!("../shared/schemas/junit-10.xsd vanished");
+        }
         eprintln!("notice: ../shared/schemas/junit-10.xsd not found; schema validation skipped");
         return None;
     }
     if Command::new("xmllint").arg("--version").output().is_err() {
+        // .ci/run installs it: in CI a missing xmllint is a broken setup, not a skip.
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true but xmllint is missing (Debian: libxml2-utils)"
+        );
         eprintln!("notice: xmllint not found (Debian: libxml2-utils); schema validation skipped");
         return None;
     }
@@ -569,5 +579,16 @@ fn text_alerts_are_ignored_by_title() {
     assert!(
         !r.stderr.contains("matched no ignore entry"),
         "JSON alerts have rule names: {r:?}"
+    );
+}
+
+/// CI always has `../shared` beside the clone: a run without it would pass checks that did not
+/// run. (Elsewhere those checks are reported as ignored.)
+#[test]
+fn shared_material_is_present_in_ci() {
+    let ci = std::env::var("CI").is_ok_and(|v| v == "true");
+    assert!(
+        !ci || cfg!(shared_material),
+        "CI=true but ../shared (falco-corpus, falco-wild, schemas) is not beside the repository: the checks that need it would not run"
     );
 }
