@@ -155,7 +155,7 @@ impl AlertFilter {
         if short && (f.named || f.drop) {
             return f;
         }
-        unlabelled_facts(raw, &mut f);
+        unlabelled_facts(raw, !open_start && !open_end, &mut f);
         f
     }
 }
@@ -209,10 +209,15 @@ const JSON_NS_KEY: &[u8] = b"\"k8s.ns.name\":";
 
 /// Adds the facts about unlabelled alerts (see [`Facts::unlabelled`]). Each needs only bytes
 /// after its start, and a stretch cut short never shows one that is not there: a cut key or
-/// value is simply not seen, and the stretch that holds it whole sees it.
-fn unlabelled_facts(raw: &[u8], f: &mut Facts) {
+/// value is simply not seen, and the stretch that holds it whole sees it. Scans stop once the
+/// answer is decided: a namespace key anywhere rules the "no key" case out for the whole line,
+/// and for a whole line (`whole`) no container id, or a `<NA>` namespace, decides it too.
+fn unlabelled_facts(raw: &[u8], whole: bool, f: &mut Facts) {
     f.na_after_key |= memmem::find_iter(raw, b"<NA>")
         .any(|at| TEXT_NS_KEYS.iter().any(|k| raw[..at].ends_with(k)));
+    if whole && f.na_after_key {
+        return;
+    }
     for at in memmem::find_iter(raw, JSON_NS_KEY) {
         f.json_key = true;
         let value = raw[at + JSON_NS_KEY.len()..].trim_ascii_start();
@@ -220,8 +225,14 @@ fn unlabelled_facts(raw: &[u8], f: &mut Facts) {
             || value.starts_with(b"\"<NA>\"")
             || value.starts_with(b"\"\"");
     }
+    if f.json_key {
+        return;
+    }
     f.container |= memmem::find(raw, b"container_id=").is_some()
         || memmem::find(raw, b"\"container.id\"").is_some();
+    if whole && !f.container {
+        return;
+    }
     f.other_ns_key |= TEXT_NS_KEYS.iter().any(|k| memmem::find(raw, k).is_some())
         || memmem::find(raw, b"ka.target.namespace").is_some();
 }
