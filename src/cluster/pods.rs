@@ -60,8 +60,12 @@ pub struct Coverage {
 }
 
 fn time_of(t: &k8s_openapi::apimachinery::pkg::apis::meta::v1::Time) -> DateTime<Utc> {
-    DateTime::from_timestamp(t.0.as_second(), t.0.subsec_nanosecond().max(0) as u32)
-        .unwrap_or_default()
+    utc(t.0)
+}
+
+/// An API time (`Time`, `MicroTime`: both hold a jiff timestamp) as the chrono time we use.
+pub fn utc(t: jiff::Timestamp) -> DateTime<Utc> {
+    DateTime::from_timestamp(t.as_second(), t.subsec_nanosecond().max(0) as u32).unwrap_or_default()
 }
 
 fn rfc3339(t: DateTime<Utc>) -> String {

@@ -137,7 +137,7 @@ fn scheduled_to(e: &Event, namespace: &str) -> Option<(String, String)> {
 /// The Event's time: `eventTime` (events.k8s.io), else `lastTimestamp` / `firstTimestamp`,
 /// else its creation.
 fn event_time(e: &Event) -> Option<DateTime<Utc>> {
-    let micro = e.event_time.as_ref().map(|t| ts(t.0));
+    let micro = e.event_time.as_ref().map(|t| cluster::pods::utc(t.0));
     micro
         .or_else(|| e.last_timestamp.as_ref().map(time))
         .or_else(|| e.first_timestamp.as_ref().map(time))
@@ -180,11 +180,7 @@ fn facts_of(n: &Node) -> (String, NodeFacts) {
 }
 
 fn time(t: &k8s_openapi::apimachinery::pkg::apis::meta::v1::Time) -> DateTime<Utc> {
-    ts(t.0)
-}
-
-fn ts(t: jiff::Timestamp) -> DateTime<Utc> {
-    DateTime::from_timestamp(t.as_second(), t.subsec_nanosecond().max(0) as u32).unwrap_or_default()
+    cluster::pods::utc(t.0)
 }
 
 fn secs(t: DateTime<Utc>) -> String {
