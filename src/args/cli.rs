@@ -17,8 +17,44 @@ where
     let args: Vec<std::ffi::OsString> = args.into_iter().map(Into::into).collect();
     let mut cmd = command();
     cmd = cmd.bin_name(bin_name(args.first()));
-    let matches = cmd.try_get_matches_from_mut(args)?;
+    let after_dashes: Vec<String> = args
+        .iter()
+        .skip_while(|a| a.as_os_str() != "--")
+        .skip(1)
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let matches = cmd
+        .try_get_matches_from_mut(args)
+        .map_err(|e| explain(e, &after_dashes, &mut cmd))?;
     Cli::from_arg_matches(&matches).map_err(|e| e.format(&mut cmd))
+}
+
+/// clap's error, said in the words of this command where clap's own would leave a user
+/// guessing: a missing namespace names all three ways to give one, and a flag after `--` says
+/// that flags come first.
+fn explain(e: clap::Error, after_dashes: &[String], cmd: &mut clap::Command) -> clap::Error {
+    use clap::error::ErrorKind;
+    let msg = match e.kind() {
+        ErrorKind::MissingRequiredArgument => {
+            "no namespace given: name it (NAMESPACE, or -n NAMESPACE), or check every namespace with -A".to_string()
+        }
+        ErrorKind::UnknownArgument | ErrorKind::TooManyValues
+            if after_dashes.iter().any(|a| a.starts_with('-')) =>
+        {
+            let example = match after_dashes.split_first() {
+                Some((ns, rest)) if !ns.starts_with('-') => {
+                    format!("kubectl falco-verify {} -- {ns}", rest.join(" "))
+                }
+                _ => "kubectl falco-verify --since 10m -- NAMESPACE".to_string(),
+            };
+            format!(
+                "flags must come before `--`: everything after it is the namespace. Write e.g. `{}`",
+                crate::sanitize::neutralize(&example)
+            )
+        }
+        _ => return e,
+    };
+    clap::Error::raw(e.kind(), msg).format(cmd)
 }
 
 /// `kubectl falco-verify` when invoked as `kubectl-falco_verify` (by kubectl or krew).

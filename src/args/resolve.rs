@@ -36,13 +36,8 @@ pub fn resolve(
     // An input file that cannot be opened is a usage error, not a gate that passes unread.
     for path in cli.logs.iter().filter(|p| p.as_os_str() != "-") {
         let shown = neutralize(&path.display().to_string());
-        if std::fs::metadata(path).is_ok_and(|m| m.is_dir()) {
-            return Err(usage(format!(
-                "--logs {shown} is a directory: give the files in it (e.g. --logs {shown}/*.log)"
-            )));
-        }
-        if let Err(e) = std::fs::File::open(path) {
-            return Err(usage(format!("cannot read --logs {shown}: {e}")));
+        if let Err(e) = crate::source::files::check_input(path) {
+            return Err(usage(format!("--logs {shown}: {e}")));
         }
     }
     cli.validate(now).map_err(usage)?;
@@ -181,7 +176,7 @@ fn check_kubeconfig(cli: &Cli, env: &Environment) -> Result<(), String> {
     );
     let mut names = crate::cluster::kubeconfig::Names::default();
     // The check's own reading of the files (merged as kubectl merges them).
-    let merged = crate::cluster::kubeconfig::read_kubeconfigs(&files).map_err(|bad| {
+    let merged = crate::cluster::kubeconfig_files::read_kubeconfigs(&files).map_err(|bad| {
         let origin = if cli.kubeconfig.is_some() {
             "--kubeconfig"
         } else {

@@ -54,8 +54,9 @@ pub fn parse_namespace(s: &str) -> Result<String, String> {
 /// Go durations, as kubectl takes them: `30s`, `5m`, `1h30m`, `1.5h`, `90s`, `500ms`, `2h45m`
 /// (units `ns`, `us`/`µs`, `ms`, `s`, `m`, `h`, fractions allowed). Zero is refused.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let bad =
-        || format!("invalid duration {s:?}: use a number with a unit, e.g. 30s, 5m, 1.5h, 1h30m");
+    let bad = || {
+        format!("invalid duration {s:?}: use a number with a unit, as kubectl does: ns, us, ms, s, m or h (no d: a day is 24h), e.g. 30s, 5m, 1.5h, 1h30m")
+    };
     let mut rest = s.trim();
     if rest.is_empty() {
         return Err(bad());

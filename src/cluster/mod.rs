@@ -8,6 +8,7 @@ mod answers;
 pub mod error;
 pub mod exec;
 pub mod kubeconfig;
+pub mod kubeconfig_files;
 pub mod pods;
 pub mod proxy;
 mod transport;
@@ -25,13 +26,17 @@ use tokio::time::{sleep, timeout_at, Instant};
 use error::classify;
 pub use error::ClusterError;
 
+/// Items per list request, as kubectl's `--chunk-size` default.
+pub const LIST_CHUNK: u32 = 500;
+
 /// The default Falco pod selector (old `stable/falco` chart, and the seed).
 pub const DEFAULT_SELECTOR: &str = "app=falco";
 /// The label of the current `falcosecurity/falco` Helm chart.
 pub const CHART_SELECTOR: &str = "app.kubernetes.io/name=falco";
 
 pub use exec::{Credential, ExecPlugin};
-pub use kubeconfig::{kubeconfig_files, load_kubeconfig, ConnectionEnv, Overrides, Target};
+pub use kubeconfig::{ConnectionEnv, Overrides, Target};
+pub use kubeconfig_files::{kubeconfig_files, load_kubeconfig};
 pub use pods::{
     choose_container, coverage, is_daemonset_pod, name_of, node_of, watches_its_node, Coverage,
 };
@@ -328,8 +333,10 @@ impl Cluster {
             .await
     }
 
-    /// One list request through `api` (namespaced, or cluster-wide), retrying transient errors
-    /// until `deadline`.
+    /// A list through `api` (namespaced, or cluster-wide), read in pages of [`LIST_CHUNK`] as
+    /// kubectl reads them (`--chunk-size`, client-go's pager), each page retrying transient
+    /// errors until `deadline`. A continue token that expired (410 Gone, the list outlived the
+    /// API server's compaction window) falls back to one whole list, as client-go's pager does.
     async fn list<K>(
         &self,
         api: impl Fn(Client) -> Api<K>,
@@ -341,9 +348,54 @@ impl Cluster {
     where
         K: kube::Resource<DynamicType = ()> + Clone + std::fmt::Debug + serde::de::DeserializeOwned,
     {
+        let mut items = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let mut page = lp.clone().limit(LIST_CHUNK);
+            if let Some(t) = &token {
+                page = page.continue_token(t);
+            }
+            let list = match self
+                .list_once(&api, resource, namespace, page, deadline)
+                .await
+            {
+                Err(ClusterError::Api { code: 410, .. }) if token.is_some() => {
+                    crate::debug::log(
+                        4,
+                        format_args!(
+                            "listing {resource}: the continue token expired; listing them whole"
+                        ),
+                    );
+                    return self
+                        .list_once(&api, resource, namespace, lp, deadline)
+                        .await
+                        .map(|l| l.items);
+                }
+                r => r?,
+            };
+            items.extend(list.items);
+            token = list.metadata.continue_.filter(|t| !t.is_empty());
+            if token.is_none() {
+                return Ok(items);
+            }
+        }
+    }
+
+    /// One list request, retrying transient errors until `deadline`.
+    async fn list_once<K>(
+        &self,
+        api: &impl Fn(Client) -> Api<K>,
+        resource: &'static str,
+        namespace: &str,
+        lp: ListParams,
+        deadline: Instant,
+    ) -> Result<kube::core::ObjectList<K>, ClusterError>
+    where
+        K: kube::Resource<DynamicType = ()> + Clone + std::fmt::Debug + serde::de::DeserializeOwned,
+    {
         let what = Some(("list", resource, namespace));
         let doing = format!("listing {resource}");
-        let list = retry(deadline, self.request_timeout, &doing, || {
+        retry(deadline, self.request_timeout, &doing, || {
             self.call(deadline, |client| {
                 let (lp, api) = (lp.clone(), api(client));
                 async move {
@@ -353,8 +405,7 @@ impl Cluster {
                 }
             })
         })
-        .await?;
-        Ok(list.items)
+        .await
     }
 
     /// Opens one container's log, retrying transient errors until `deadline`.

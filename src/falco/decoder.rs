@@ -97,12 +97,9 @@ pub struct DecodeStats {
     pub parsed: u64,
     /// Lines that name the sink's namespace as a token but are no Falco record we understand.
     pub unparsed_mentions: u64,
-    /// The first of them (lossy UTF-8, cut to a few hundred characters; untrusted text).
-    pub first_unparsed: Option<String>,
-    /// Where the first of them ended: its line of this log and the line's kubelet time.
-    pub first_unparsed_at: Option<LineAt>,
-    /// Where the first malformed JSON line ends, and its first bytes (untrusted text).
-    pub first_malformed: Option<(LineAt, String)>,
+    /// Where the lines that were not understood are (malformed, unparsed, over-long), in the
+    /// order read: the first [`SPOTS_KEPT`], so that `-v 4` can list them.
+    pub spots: Vec<Spot>,
     /// Drop notices that were not Falco's drop alert itself (logger lines, glued to other
     /// messages); the excess over the drop alerts is reported as drops.
     pub logged_drops: u64,
@@ -113,6 +110,37 @@ pub struct DecodeStats {
     pub last_line_time: Option<DateTime<Utc>>,
     /// The versions Falco's start banners name (`Falco version: 0.42.1 (x86_64)`).
     pub falco_versions: std::collections::BTreeSet<String>,
+}
+
+/// How many places of trouble a decoder keeps (the counts go on past it).
+pub const SPOTS_KEPT: usize = 1000;
+
+/// What was not understood at a [`Spot`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpotKind {
+    /// A JSON line that could hold an alert for the sink but does not parse.
+    Malformed,
+    /// A line that names the namespace as a token but is no Falco record understood.
+    Unparsed,
+    /// An over-long line, or an alert spread over too many lines, that mentions the namespace.
+    Overlong,
+}
+
+/// One place in a log that was not understood: where it ends and its first characters (lossy
+/// UTF-8, cut to a few hundred characters; untrusted text; empty for an over-long line, whose
+/// bytes were not kept).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Spot {
+    pub kind: SpotKind,
+    pub at: LineAt,
+    pub excerpt: String,
+}
+
+impl DecodeStats {
+    /// The first place of this kind.
+    pub fn first(&self, kind: SpotKind) -> Option<&Spot> {
+        self.spots.iter().find(|s| s.kind == kind)
+    }
 }
 
 /// Where in a log something was found: the line (1-based, of the bytes this decoder read) and
@@ -352,8 +380,25 @@ impl<S: EventSink> Decoder<S> {
         self.stats.oversized += 1;
         self.close_text();
         if wanted {
-            self.stats.oversized_wanted += 1;
+            self.overlong();
         }
+    }
+
+    /// An over-long line or record that mentions what the sink wants.
+    fn overlong(&mut self) {
+        self.stats.oversized_wanted += 1;
+        self.spot(SpotKind::Overlong, &[]);
+    }
+
+    /// Keeps where a line that was not understood is, with its first characters.
+    fn spot(&mut self, kind: SpotKind, bytes: &[u8]) {
+        if self.stats.spots.len() >= SPOTS_KEPT {
+            return;
+        }
+        let text = String::from_utf8_lossy(&bytes[..bytes.len().min(SHOWN_MENTION * 4)]);
+        let excerpt: String = text.chars().take(SHOWN_MENTION).collect();
+        let at = self.here();
+        self.stats.spots.push(Spot { kind, at, excerpt });
     }
 
     fn line(&mut self, raw: &[u8]) {
@@ -528,7 +573,7 @@ impl<S: EventSink> Decoder<S> {
             if self.sink.wants(&j.buf) {
                 if over {
                     self.stats.oversized += 1;
-                    self.stats.oversized_wanted += 1;
+                    self.overlong();
                 } else {
                     self.malformed(&j.buf);
                 }
@@ -556,11 +601,7 @@ impl<S: EventSink> Decoder<S> {
     /// A JSON record that could hold an alert for the sink but does not parse.
     fn malformed(&mut self, record: &[u8]) {
         self.stats.malformed += 1;
-        if self.stats.first_malformed.is_none() {
-            let text = String::from_utf8_lossy(record);
-            let cut: String = text.chars().take(SHOWN_MENTION).collect();
-            self.stats.first_malformed = Some((self.here(), cut));
-        }
+        self.spot(SpotKind::Malformed, record);
     }
 
     /// A line that is no Falco record: reported when it names the namespace as a token.
@@ -569,12 +610,7 @@ impl<S: EventSink> Decoder<S> {
             return;
         }
         self.stats.unparsed_mentions += 1;
-        if self.stats.first_unparsed.is_none() {
-            let text = String::from_utf8_lossy(body);
-            let cut: String = text.chars().take(SHOWN_MENTION).collect();
-            self.stats.first_unparsed = Some(cut);
-            self.stats.first_unparsed_at = Some(self.here());
-        }
+        self.spot(SpotKind::Unparsed, body);
     }
 
     /// A drop notice inside a line that is not Falco's drop alert itself.
@@ -617,7 +653,7 @@ impl<S: EventSink> Decoder<S> {
         open.full = true;
         if !open.dropped_wanted && self.sink.wants(body) {
             open.dropped_wanted = true;
-            self.stats.oversized_wanted += 1;
+            self.overlong();
         }
     }
 
@@ -652,6 +688,7 @@ impl<S: EventSink> Decoder<S> {
             && !open.flagged
             && event.namespace.is_none()
             && event.audit_namespaces.is_empty()
+            && event.namespace_object.is_none()
             && self.sink.scoped()
         {
             // Named, but by no key Falco prints the workload's namespace with.

@@ -39,6 +39,9 @@ pub struct Event {
     pub namespace: Option<String>,
     /// Text k8s audit output: every `ns=` value (user-controlled fields may follow the real one).
     pub audit_namespaces: Vec<String>,
+    /// A k8saudit alert about a Namespace object (created, deleted): that namespace. Understood,
+    /// and about no workload in it.
+    pub namespace_object: Option<String>,
     /// `(pod, container)` of the Falco pod that wrote it, when the saving tool said
     /// (`kubectl logs --prefix`, stern).
     pub origin: Option<(String, String)>,
@@ -102,6 +105,7 @@ impl Event {
             output_fields: None,
             namespace: None,
             audit_namespaces: Vec::new(),
+            namespace_object: None,
             origin: None,
             loosely_dated: false,
             in_container: false,
@@ -244,6 +248,7 @@ pub fn parse_text(record: &[u8]) -> Option<(EventClock, Event)> {
         output: Some(String::from_utf8_lossy(record).into_owned()),
         namespace: names.primary,
         audit_namespaces: names.audit,
+        namespace_object: names.object,
         metrics: internal.then(|| Metrics::of(None)).filter(|_| {
             message.starts_with("Falco metrics snapshot")
                 || message.starts_with("Falco internal: metrics snapshot")
@@ -398,6 +403,7 @@ pub fn parse_json(line: &[u8]) -> Option<Event> {
         output_fields,
         namespace: names.primary,
         audit_namespaces: names.audit,
+        namespace_object: names.object,
         metrics,
         ..Event::blank(Format::Json)
     };
@@ -458,9 +464,15 @@ fn json_namespace(
             .find_map(|k| f.get(*k).and_then(Value::as_str))
             .filter(|v| !v.is_empty() && *v != "<NA>")
             .map(str::to_string);
+        let object = rule
+            .filter(|r| NAMESPACE_OBJECT_RULES.contains(r))
+            .and_then(|_| f.get("ka.target.name").and_then(Value::as_str))
+            .filter(|v| !v.is_empty() && *v != "<NA>")
+            .map(str::to_string);
         return TextNamespaces {
             primary,
             audit: Vec::new(),
+            object,
         };
     }
     // `output_fields` switched off: fall back to the tokens of the output text.
@@ -565,6 +577,7 @@ mod tests {
         assert!(e.internal && e.is_syscall_drop());
         let (_, e) = parse_text(b"10:39:05.330581127: Warning Disallowed namespace created (user=m ns=shadow-abc123 resource=namespaces)").expect("ns rule");
         assert_eq!(e.namespace, None);
+        assert_eq!(e.namespace_object.as_deref(), Some("shadow-abc123"));
         let (_, e) = parse_text(b"10:50:31.447210983: Warning Sensitive | command=sh -c cat\necho done k8s_ns_name=shadow-abc123").expect("multi");
         assert_eq!(e.namespace.as_deref(), Some("shadow-abc123"));
     }

@@ -71,6 +71,9 @@ pub struct TextNamespaces {
     /// k8s audit outputs (no syscall key): every `ns=` value. Audit rules print request fields
     /// that a user controls after `ns=`, so any of them naming the namespace counts.
     pub audit: Vec<String>,
+    /// k8saudit rules about Namespace objects: the namespace created or deleted (`ns=`), which
+    /// is no workload's namespace.
+    pub object: Option<String>,
 }
 
 fn ns_value(v: &[u8]) -> Option<String> {
@@ -86,12 +89,20 @@ pub fn text_namespaces(message: &[u8], namespace_object_rule: bool) -> TextNames
     if let Some((_, v)) = syscall {
         return TextNamespaces {
             primary: ns_value(v),
-            audit: Vec::new(),
+            ..TextNamespaces::default()
         };
     }
     if namespace_object_rule {
         // `ns=` / `namespace=` hold the Namespace object being created or deleted.
-        return TextNamespaces::default();
+        let mut named = tokens(message, b"ns=");
+        named.extend(tokens(message, b"namespace="));
+        return TextNamespaces {
+            object: named
+                .into_iter()
+                .max_by_key(|(at, _)| *at)
+                .and_then(|(_, v)| ns_value(v)),
+            ..TextNamespaces::default()
+        };
     }
     // `ns=` in Falco's k8s audit rules; `target.namespace=` in the audit plugins' examples.
     let mut audit: Vec<(usize, &[u8])> = tokens(message, b"ns=");
@@ -101,6 +112,7 @@ pub fn text_namespaces(message: &[u8], namespace_object_rule: bool) -> TextNames
     TextNamespaces {
         primary: audit.last().cloned(),
         audit,
+        object: None,
     }
 }
 

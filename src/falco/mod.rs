@@ -12,7 +12,8 @@ pub mod priority;
 pub mod time;
 
 pub use decoder::{
-    banner_version, DecodeStats, Decoder, EventSink, LineAt, LineScan, DEFAULT_MAX_LINE,
+    banner_version, DecodeStats, Decoder, EventSink, LineAt, LineScan, Spot, SpotKind,
+    DEFAULT_MAX_LINE, SPOTS_KEPT,
 };
 pub use event::{Event, Format};
 pub use priority::{Priority, UnknownPriority};

@@ -50,26 +50,36 @@ fn verdict_word(v: Verdict, color: bool) -> String {
     }
 }
 
+/// The window's length as a person reads it: minutes, then hours, then days.
+fn span(minutes: u64) -> String {
+    match minutes {
+        0..120 => format!("{minutes} min"),
+        120..2880 => format!("{} h {} min", minutes / 60, minutes % 60),
+        _ => format!("{} days", minutes / 1440),
+    }
+}
+
 /// The human view: header, per-priority table, blocking alerts, verdict line.
 fn text(r: &CheckResult, style: Style) -> String {
     let mut o = String::new();
     let read = r.pods.iter().filter(|p| p.is_closed()).count();
-    let sources = if r.input == crate::verdict::InputKind::Logs {
-        format!("{read}/{} log file(s) read", r.pods.len())
-    } else {
-        format!(
-            "{read}/{} Falco pod(s) read ({} in {})",
+    let noun = r.input.read_noun();
+    // A match, not a test for one kind: a new kind of input must say how its sources are named.
+    let sources = match r.input {
+        crate::verdict::InputKind::Logs => format!("{read}/{} {noun} read", r.pods.len()),
+        crate::verdict::InputKind::Cluster => format!(
+            "{read}/{} {noun} read ({} in {})",
             r.pods.len(),
             neutralize(&r.label_selector),
             neutralize(&r.falco_namespace)
-        )
+        ),
     };
     let _ = writeln!(
         o,
-        "Falco alerts for {} since {} ({} min), threshold {}, {sources}",
+        "Falco alerts for {} since {} ({}), threshold {}, {sources}",
         neutralize(&r.scope_of.describe()),
         r.since_timestamp,
-        r.since_minutes,
+        span(r.since_minutes),
         r.severity_threshold.as_upper(),
     );
     if r.verdict != Verdict::Skipped {
@@ -143,11 +153,7 @@ fn text(r: &CheckResult, style: Style) -> String {
             );
         }
         if style.wide || r.pods.iter().any(|p| !p.is_closed()) {
-            let heading = if r.input == crate::verdict::InputKind::Logs {
-                "Inputs"
-            } else {
-                "Falco pods"
-            };
+            let heading = r.input.heading();
             let _ = writeln!(o, "\n{heading} (coverage):");
             for p in &r.pods {
                 let _ = writeln!(
@@ -465,4 +471,23 @@ fn warnings(r: &CheckResult, color: bool) -> String {
         let _ = writeln!(o, "{label} {}", neutralize(w));
     }
     o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spans_read_as_minutes_hours_or_days() {
+        for (m, want) in [
+            (0, "0 min"),
+            (119, "119 min"),
+            (120, "2 h 0 min"),
+            (1501, "25 h 1 min"),
+            (2880, "2 days"),
+            (1_521_216, "1056 days"),
+        ] {
+            assert_eq!(span(m), want);
+        }
+    }
 }

@@ -53,6 +53,74 @@ pub async fn read(
     findings
 }
 
+/// How long a FIFO given as `--logs` may wait for its writer before that is a usage error.
+const FIFO_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// FIFOs opened while the arguments were checked, kept for the read: opened again after its
+/// writer finished, a FIFO would wait for a writer that never comes (and closed in between, it
+/// would end its writer with SIGPIPE).
+static OPENED: std::sync::Mutex<Vec<(PathBuf, std::fs::File)>> = std::sync::Mutex::new(Vec::new());
+
+/// Whether an input can be read, before any work (the arguments layer asks): a file, a pipe
+/// (`<(kubectl logs ...)`), a named FIFO whose writer comes within [`FIFO_WAIT`], or /dev/null;
+/// not a directory or another device. The error says what to give instead.
+pub fn check_input(path: &Path) -> Result<(), String> {
+    use std::os::unix::fs::FileTypeExt;
+    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read it: {e}"))?;
+    let kind = meta.file_type();
+    if kind.is_dir() {
+        let shown = crate::sanitize::neutralize(&path.display().to_string());
+        return Err(format!(
+            "is a directory: give the files in it (e.g. --logs {shown}/*.log)"
+        ));
+    }
+    // /dev/null is an empty input, as in kubectl's `-f /dev/null`; other devices never end
+    // (/dev/zero) or wait for a person (/dev/tty).
+    let null = std::fs::canonicalize(path).is_ok_and(|p| p == Path::new("/dev/null"));
+    if (kind.is_char_device() || kind.is_block_device()) && !null {
+        return Err(
+            "is a device, not Falco output: give a file, a pipe, or - for standard input"
+                .to_string(),
+        );
+    }
+    if !kind.is_fifo() {
+        return std::fs::File::open(path)
+            .map(drop)
+            .map_err(|e| format!("cannot read it: {e}"));
+    }
+    // Opening a named FIFO waits for its writer, maybe for ever: wait a bounded time.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let p = path.to_path_buf();
+    std::thread::spawn(move || {
+        let _ = tx.send(std::fs::File::open(p));
+    });
+    match rx.recv_timeout(FIFO_WAIT) {
+        Ok(Ok(f)) => {
+            if let Ok(mut kept) = OPENED.lock() {
+                kept.push((path.to_path_buf(), f));
+            }
+            Ok(())
+        }
+        Ok(Err(e)) => Err(format!("cannot read it: {e}")),
+        Err(_) => Err(format!(
+            "is a FIFO that no program opened for writing within {}s: start its writer first, or pipe into --logs -",
+            FIFO_WAIT.as_secs()
+        )),
+    }
+}
+
+/// Opens an input: the FIFO opened by [`check_input`] when there is one, else the path.
+fn open(path: &Path) -> std::io::Result<std::fs::File> {
+    let kept = OPENED.lock().ok().and_then(|mut kept| {
+        let i = kept.iter().position(|(p, _)| p == path)?;
+        Some(kept.swap_remove(i).1)
+    });
+    match kept {
+        Some(f) => Ok(f),
+        None => std::fs::File::open(path),
+    }
+}
+
 async fn read_one(path: &Path, tally: Tally, max_line: usize, mut stop: StopSignal) -> SourceRead {
     let name = display_name(path);
     let mut ledger = Ledger::default();
@@ -64,7 +132,7 @@ async fn read_one(path: &Path, tally: Tally, max_line: usize, mut stop: StopSign
     let reader: Box<dyn Read + Send> = if path.as_os_str() == "-" {
         Box::new(std::io::stdin())
     } else {
-        match std::fs::File::open(path) {
+        match open(path) {
             Ok(f) => Box::new(f),
             Err(e) => {
                 ledger.open(Gap::new(

@@ -12,7 +12,7 @@ pub mod pods;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
-use crate::falco::DecodeStats;
+use crate::falco::{DecodeStats, SpotKind};
 use std::collections::BTreeSet;
 
 use crate::verdict::{Alert, AlertFilter, Findings, Gap, GapKind, Ledger, PodReport, Tally};
@@ -189,15 +189,6 @@ pub(crate) fn note_stats(
             stats.oversized
         ));
     }
-    if stats.oversized_wanted > 0 {
-        ledger.open(Gap::new(
-            GapKind::OverlongLine,
-            format!(
-                "{} over-long line(s) or alert(s) spread over too many lines mention the namespace and could not be parsed (raise --max-line-bytes)",
-                stats.oversized_wanted
-            ),
-        ));
-    }
     if stats.loosely_dated > 0 {
         warnings.push(format!(
             "{name}: {} text alert(s) had no kubelet time stamp: their date comes from nearby lines and their clock is taken as UTC (save logs with `kubectl logs --timestamps`)",
@@ -218,11 +209,23 @@ pub(crate) fn note_stats(
         (Some(_), None) => format!("line {} of the log read", at.line),
     }
     };
+    if stats.oversized_wanted > 0 {
+        let first = stats
+            .first(SpotKind::Overlong)
+            .map(|s| format!("; the first ends at {}", place(&s.at)))
+            .unwrap_or_default();
+        ledger.open(Gap::new(
+            GapKind::OverlongLine,
+            format!(
+                "{} over-long line(s) or alert(s) spread over too many lines mention the namespace and could not be parsed (raise --max-line-bytes){first}",
+                stats.oversized_wanted
+            ),
+        ));
+    }
     if stats.malformed > 0 {
         let first = stats
-            .first_malformed
-            .as_ref()
-            .map(|(at, text)| format!("; the first ends at {}: {text:?}", place(at)))
+            .first(SpotKind::Malformed)
+            .map(|s| format!("; the first ends at {}: {:?}", place(&s.at), s.excerpt))
             .unwrap_or_default();
         ledger.open(Gap::new(
             GapKind::NotUnderstood,
@@ -232,12 +235,9 @@ pub(crate) fn note_stats(
             ),
         ));
     }
-    if let (n @ 1.., Some(first)) = (stats.unparsed_mentions, &stats.first_unparsed) {
-        let at = stats
-            .first_unparsed_at
-            .as_ref()
-            .map(|at| format!(" ({})", place(at)))
-            .unwrap_or_default();
+    if let (n @ 1.., Some(spot)) = (stats.unparsed_mentions, stats.first(SpotKind::Unparsed)) {
+        let at = format!(" ({})", place(&spot.at));
+        let first = &spot.excerpt;
         let hint = if report.node.is_none() {
             "Check how the log was saved (see README, Offline input)"
         } else {
@@ -249,6 +249,28 @@ pub(crate) fn note_stats(
                 "{n} line(s) name the namespace but are no Falco output this tool understands; the first{at}: {first:?}. {hint}"
             ),
         ));
+    }
+    // `-v 4` lists every place kept, not only the first of each kind.
+    if crate::debug::enabled(4) {
+        for spot in &stats.spots {
+            let what = match spot.kind {
+                SpotKind::Malformed => "not_understood (malformed JSON)",
+                SpotKind::Unparsed => "not_understood (names the namespace)",
+                SpotKind::Overlong => "overlong_line",
+            };
+            let line = format!("{name}: {what} at {}: {:?}", place(&spot.at), spot.excerpt);
+            crate::debug::log(4, format_args!("{}", crate::sanitize::neutralize(&line)));
+        }
+        if stats.spots.len() >= crate::falco::SPOTS_KEPT {
+            crate::debug::log(
+                4,
+                format_args!(
+                    "{}: only the first {} places are listed",
+                    crate::sanitize::neutralize(&name),
+                    crate::falco::SPOTS_KEPT
+                ),
+            );
+        }
     }
     if stats.lines > 0 && stats.recognized == 0 && stats.unparsed_mentions == 0 {
         ledger.open(Gap::new(

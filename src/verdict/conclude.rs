@@ -175,12 +175,15 @@ pub fn conclude(echo: Echo, f: Findings) -> CheckResult {
             tally.text_unmatched
         ));
     }
+    if tally.namespace_objects > 0 {
+        warnings.push(format!(
+            "{} k8s audit alert(s) are about the Namespace object {} itself (such as `Disallowed namespace created`: Falco's k8saudit rules print the namespace created or deleted as `ns=`): no alert for a workload in it, not counted",
+            tally.namespace_objects,
+            echo.scope.label()
+        ));
+    }
     let disabled = matches!(skipped, Some(Skip::Disabled { .. }));
-    let sources = if echo.input == InputKind::Logs {
-        "input(s)"
-    } else {
-        "Falco pod(s)"
-    };
+    let sources = echo.input.sources();
     let (verdict, reason) = if blocking > 0 {
         let whose = match &echo.scope {
             Scope::All => "across all namespaces".to_string(),

@@ -104,6 +104,33 @@ pub enum InputKind {
     Logs,
 }
 
+/// The words for the sources of each kind of input, so no view compares kinds to pick them.
+impl InputKind {
+    /// The sources in a sentence ("2 input(s) could not be read fully").
+    pub fn sources(self) -> &'static str {
+        match self {
+            InputKind::Cluster => "Falco pod(s)",
+            InputKind::Logs => "input(s)",
+        }
+    }
+
+    /// The sources in the header's read count ("1/1 log file(s) read").
+    pub fn read_noun(self) -> &'static str {
+        match self {
+            InputKind::Cluster => "Falco pod(s)",
+            InputKind::Logs => "log file(s)",
+        }
+    }
+
+    /// The heading of the per-source coverage table.
+    pub fn heading(self) -> &'static str {
+        match self {
+            InputKind::Cluster => "Falco pods",
+            InputKind::Logs => "Inputs",
+        }
+    }
+}
+
 fn upper<S: serde::Serializer>(p: &Priority, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(p.as_upper())
 }

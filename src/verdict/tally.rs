@@ -110,6 +110,9 @@ pub struct Tally {
     pub ignored: u64,
     /// Text alerts no ignore entry matched while some were given (text has no rule names).
     pub text_unmatched: u64,
+    /// k8saudit alerts inside the window about the Namespace object itself (created, deleted):
+    /// understood, about no workload in it, not counted.
+    pub namespace_objects: u64,
     pub groups: breakdown::Groups,
     /// Always kept: one row per rule (the reports have a test case per rule).
     pub rules: breakdown::Groups,
@@ -138,6 +141,7 @@ impl Tally {
             outside_window: 0,
             undated: 0,
             text_unmatched: 0,
+            namespace_objects: 0,
             ignored: 0,
             groups: breakdown::Groups::default(),
             rules: breakdown::Groups::default(),
@@ -180,6 +184,7 @@ impl Tally {
         self.outside_window += o.outside_window;
         self.undated += o.undated;
         self.text_unmatched += o.text_unmatched;
+        self.namespace_objects += o.namespace_objects;
         self.ignored += o.ignored;
         self.groups.merge(o.groups);
         self.rules.merge(o.rules);
@@ -281,6 +286,14 @@ impl EventSink for Tally {
             .namespace()
             .is_some_and(|n| e.audit_namespaces.iter().any(|a| a == n));
         if !f.wants_namespace(e.namespace.as_deref()) && !named_in_audit {
+            if e.namespace.is_none()
+                && e.namespace_object.is_some()
+                && e.namespace_object.as_deref() == f.scope.namespace()
+                && e.time.is_none_or(|t| f.window.contains(t))
+            {
+                self.namespace_objects += 1;
+                return;
+            }
             if f.scope != super::filter::Scope::All && e.is_unlabelled() {
                 self.note_unlabelled(&e);
             }

@@ -657,11 +657,27 @@ fn text_output_has_table_blocking_list_and_verdict() {
     assert!(!r.stdout.contains('\u{1b}'));
 }
 
-/// The three corpus shapes served by the fake API server, with EXPECTED.md's counts.
+/// examples/demo is the Falco corpus of ../shared, unchanged: the counts the checks expect are
+/// EXPECTED.md's.
 #[test]
 #[cfg_attr(not(shared_material), ignore = "needs ../shared beside the repository")]
+fn the_bundled_demo_is_the_shared_corpus() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    for f in ["json.log", "text.log", "text.kubelet-timestamps.log"] {
+        let ours = std::fs::read(root.join("examples/demo").join(f)).expect("demo");
+        let shared = std::fs::read(root.join("../shared/falco-corpus").join(f)).expect("corpus");
+        assert!(
+            ours == shared,
+            "examples/demo/{f} differs from ../shared/falco-corpus/{f}"
+        );
+    }
+}
+
+/// The three corpus shapes served by the fake API server, with EXPECTED.md's counts (the
+/// corpus is bundled as examples/demo).
+#[test]
 fn corpus_through_the_api_matches_expected_counts() {
-    let dir = corpus().expect("../shared/falco-corpus");
+    let dir = std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/demo"));
     let json = std::fs::read_to_string(dir.join("json.log")).expect("json.log");
     // json.log has no kubelet times: give each line its event time (monotonic, like a writer).
     let mut last = ts("2024-01-15T09:59:58Z");
@@ -740,8 +756,8 @@ fn logs_files_and_stdin_work_offline() {
         None,
     );
     assert_eq!(r.json()["alert_count"], 8);
-    // The corpus part needs ../shared; the bundled example above does not.
-    let Some(dir) = corpus() else { return };
+    // The demo logs are the Falco corpus (../shared/falco-corpus), bundled: this always runs.
+    let dir = std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/demo"));
     for (file, counts) in [
         ("json.log", [0, 0, 0, 1, 3, 4, 2, 1]),
         ("text.log", [0, 0, 0, 1, 3, 3, 1, 1]),
@@ -1073,4 +1089,64 @@ fn help_and_man_page_carry_examples_environment_and_exit_status() {
     }
     assert!(help.stdout.contains("AEGIS_SECURITY__FALCO_ENABLED"));
     assert!(man.stdout.contains("AEGIS_SECURITY__FALCO_ENABLED"));
+}
+
+/// The Falco pods are listed in pages of 500 (`limit`, `continue`), as kubectl lists with its
+/// default `--chunk-size`; an expired continue token (410) falls back to one whole list, as
+/// client-go's pager does. Every pod is read either way.
+#[test]
+fn pods_are_listed_in_pages_as_kubectl_lists_them() {
+    let t = "2024-01-15T10:31:00.000000000Z";
+    let pods = || -> Vec<FakePod> {
+        (0..1001)
+            .map(|i| {
+                falco_pod(
+                    &format!("falco-{i}"),
+                    &format!("node-{i}"),
+                    vec![(kubelet(t), alert(t, "Notice", "R", Some(NS)))],
+                )
+            })
+            .collect()
+    };
+    for expired in [false, true] {
+        let e = env_with(FakeCluster::new(pods()).with_faults(Faults {
+            continue_expired: expired,
+            ..Faults::default()
+        }));
+        let r = e.check(&["--node-coverage=false"]);
+        assert_eq!(r.code, 0, "expired={expired}: {}", r.stderr);
+        let j = r.json();
+        assert_eq!(
+            j["pods"].as_array().map(Vec::len),
+            Some(1001),
+            "expired={expired}"
+        );
+        assert_eq!(j["alert_count"], 1001, "expired={expired}");
+        let lists: Vec<(Option<String>, Option<String>)> = e
+            .server
+            .requests()
+            .into_iter()
+            .filter(|q| q.method == "GET" && q.path == "/api/v1/namespaces/falco/pods")
+            .map(|q| {
+                (
+                    q.query.get("limit").cloned(),
+                    q.query.get("continue").cloned(),
+                )
+            })
+            .collect();
+        let want: Vec<(Option<String>, Option<String>)> = if expired {
+            vec![
+                (Some("500".into()), None),
+                (Some("500".into()), Some("offset-500".into())),
+                (None, None),
+            ]
+        } else {
+            vec![
+                (Some("500".into()), None),
+                (Some("500".into()), Some("offset-500".into())),
+                (Some("500".into()), Some("offset-1000".into())),
+            ]
+        };
+        assert_eq!(lists, want, "expired={expired}");
+    }
 }

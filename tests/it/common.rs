@@ -1,7 +1,6 @@
 //! Helpers shared by the black-box tests: run the built binary, build Falco lines.
 #![allow(dead_code)]
 
-use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -109,17 +108,6 @@ pub fn run_bin(bin: &str, args: &[&str], env: &[(&str, &str)], stdin: Option<&[u
         stdout: String::from_utf8_lossy(&stdout).into_owned(),
         stderr: String::from_utf8_lossy(&stderr).into_owned(),
         elapsed: started.elapsed(),
-    }
-}
-
-/// The shared corpus directory (beside the repository), if present.
-pub fn corpus() -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/falco-corpus");
-    if p.join("json.log").exists() {
-        Some(p)
-    } else {
-        eprintln!("notice: ../shared/falco-corpus not found; corpus checks skipped");
-        None
     }
 }
 

@@ -15,6 +15,7 @@ mod krew_manifest;
 mod kubeconfig_variants;
 mod offline;
 mod properties;
+mod readme;
 mod reports;
 mod untrusted;
 mod watch;

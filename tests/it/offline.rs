@@ -583,14 +583,77 @@ fn an_over_long_line_cut_inside_a_token_gives_the_same_verdict() {
     }
 }
 
-/// A directory given as `--logs` is the user's mistake: exit 2, before any work.
+/// The user's mistakes with inputs and arguments exit 2 before any work, with a message that
+/// says what to do: a directory, a device or a FIFO nobody writes to as `--logs`, no namespace,
+/// a day as a duration, a flag after `--`.
 #[test]
-fn a_directory_as_logs_is_a_usage_error() {
+fn input_and_argument_mistakes_are_usage_errors_that_say_what_to_do() {
     let dir = tempfile::tempdir().expect("tmp");
     let d = dir.path().display().to_string();
-    let r = run(&[NS, "--since", "10m", "--logs", &d], &[], None);
-    assert_eq!(r.code, 2, "{r:?}");
-    assert!(r.stderr.contains("is a directory"), "{r:?}");
+    let fifo = dir.path().join("falco.fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(made, "mkfifo");
+    let fifo = fifo.display().to_string();
+    let cases: [(Vec<&str>, &[&str]); 6] = [
+        (
+            vec![NS, "--since", "10m", "--logs", &d],
+            &["is a directory", "/*.log"],
+        ),
+        (
+            vec![NS, "--since", "10m", "--logs", "/dev/zero"],
+            &["is a device", "- for standard input"],
+        ),
+        (
+            vec![NS, "--since", "10m", "--logs", &fifo],
+            &["is a FIFO", "within 10s"],
+        ),
+        (vec![], &["NAMESPACE", "-n NAMESPACE", "-A"]),
+        (vec![NS, "--since", "1d"], &["ns, us, ms, s, m or h", "24h"]),
+        (
+            vec!["--", "man", "--since", "10m"],
+            &["flags must come before `--`", "--since 10m -- man"],
+        ),
+    ];
+    for (args, wants) in cases {
+        let r = run(&args, &[], None);
+        assert_eq!(r.code, 2, "{args:?}: {r:?}");
+        assert!(r.stdout.is_empty(), "{args:?}: {r:?}");
+        for want in wants {
+            assert!(
+                r.stderr.contains(want),
+                "{args:?} should say {want:?}: {r:?}"
+            );
+        }
+    }
+}
+
+/// A FIFO whose writer comes is read whole (the check waits for it, and keeps it open).
+#[test]
+fn a_fifo_with_a_writer_is_read() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let fifo = dir.path().join("falco.fifo");
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .is_ok_and(|s| s.success()));
+    let log = alert("2024-01-15T10:31:00.000000000Z", "Critical", "R", Some(NS));
+    let f = fifo.clone();
+    let writer = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        std::fs::write(f, format!("{log}\n")).expect("write the fifo");
+    });
+    let p = fifo.display().to_string();
+    let r = run(
+        &[NS, "--since-time", "2024-01-15T10:30:00Z", "--logs", &p],
+        &[],
+        None,
+    );
+    writer.join().expect("writer");
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stdout.contains("BLOCKED: 1"), "{r:?}");
 }
 
 /// A gap says where to look: the file and line of the first record not understood.
@@ -619,5 +682,131 @@ fn a_gap_names_the_line_to_look_at() {
     assert!(
         msg.contains(&format!("the first ends at line 3 of {p}")),
         "{msg}"
+    );
+}
+
+/// Falco's k8saudit rules on Namespace objects print the namespace created or deleted as `ns=`:
+/// understood in both output formats, said, and not counted (the pipeline creates its shadow
+/// namespace itself); an alert naming the namespace as `ka.target.namespace` still counts.
+#[test]
+fn namespace_object_rules_are_understood_and_not_counted() {
+    let text = "2024-01-15T10:39:05.331010000Z 10:39:05.330581127: Warning Disallowed namespace created (user=mallory@example.com ns=shadow-abc123 resource=namespaces)\n";
+    let json = r#"{"hostname":"h","output":"10:39:06.000000000: Warning Disallowed namespace created (user=mallory@example.com ns=shadow-abc123 resource=namespaces)","output_fields":{"ka.target.name":"shadow-abc123","ka.target.resource":"namespaces","ka.user.name":"mallory@example.com"},"priority":"Warning","rule":"Create Disallowed Namespace","source":"k8s_audit","tags":["k8s"],"time":"2024-01-15T10:39:06.000000000Z"}"#;
+    let dir = tempfile::tempdir().expect("tmp");
+    for (name, body) in [
+        ("text.log", text.to_string()),
+        ("json.log", format!("{json}\n")),
+    ] {
+        let f = dir.path().join(name);
+        std::fs::write(&f, body).expect("write");
+        let p = f.display().to_string();
+        let r = run(
+            &[
+                NS,
+                "--since-time",
+                "2024-01-15T10:30:00Z",
+                "--logs",
+                &p,
+                "-o",
+                "json",
+            ],
+            &[],
+            None,
+        );
+        assert_eq!(r.code, 0, "{name}: {r:?}");
+        let v = r.json();
+        assert_eq!(v["verdict"], "passed", "{name}: {r:?}");
+        assert_eq!(v["alert_count"], 0, "{name}");
+        assert_eq!(v["pods"][0]["gaps"], serde_json::json!([]), "{name}: {r:?}");
+        assert!(
+            r.stderr.contains(
+                "1 k8s audit alert(s) are about the Namespace object shadow-abc123 itself"
+            ),
+            "{name}: {r:?}"
+        );
+    }
+}
+
+/// `-v 4` lists every place that was not understood, with its line; the gap names the first.
+#[test]
+fn verbose_lists_every_line_not_understood() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let f = dir.path().join("falco.log");
+    let cut = format!(
+        r#"{{"output":"x","priority":"Critical","rule":"R","output_fields":{{"k8s.ns.name":"{NS}"}},}}"#
+    );
+    let ok = alert("2024-01-15T10:31:00.000000000Z", "Notice", "R", Some(NS));
+    std::fs::write(&f, format!("{ok}\n{cut}\n{ok}\n{cut}\n{cut}\n")).expect("write");
+    let p = f.display().to_string();
+    let r = run(
+        &[
+            NS,
+            "--since-time",
+            "2024-01-15T10:30:00Z",
+            "--logs",
+            &p,
+            "-v",
+            "4",
+        ],
+        &[],
+        None,
+    );
+    let listed: Vec<&str> = r
+        .stderr
+        .lines()
+        .filter(|l| l.contains("not_understood (malformed JSON)"))
+        .collect();
+    assert_eq!(listed.len(), 3, "{r:?}");
+    for (l, line) in listed.iter().zip([2, 4, 5]) {
+        assert!(l.contains(&format!("at line {line} of {p}")), "{l}");
+    }
+    assert!(
+        r.stdout
+            .contains(&format!("the first ends at line 2 of {p}")),
+        "{r:?}"
+    );
+    let quiet = run(
+        &[NS, "--since-time", "2024-01-15T10:30:00Z", "--logs", &p],
+        &[],
+        None,
+    );
+    assert!(
+        !quiet.stderr.contains("not_understood (malformed JSON)"),
+        "{quiet:?}"
+    );
+}
+
+/// An over-long line that mentions the namespace is a gap that names its line.
+#[test]
+fn an_overlong_line_gap_names_its_line() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let f = dir.path().join("falco.log");
+    let long = format!(
+        "2024-01-15T10:31:00.000000000Z 10:31:00.000000000: Critical Shell | cmdline={} k8s_ns={NS}",
+        "a".repeat(2000)
+    );
+    let ok = alert("2024-01-15T10:31:00.000000000Z", "Notice", "R", Some(NS));
+    std::fs::write(&f, format!("{ok}\n{long}\n")).expect("write");
+    let p = f.display().to_string();
+    let r = run(
+        &[
+            NS,
+            "--since-time",
+            "2024-01-15T10:30:00Z",
+            "--logs",
+            &p,
+            "--max-line-bytes",
+            "1024",
+            "-o",
+            "json",
+        ],
+        &[],
+        None,
+    );
+    let gaps = r.json()["pods"][0]["gaps"].to_string();
+    assert!(gaps.contains("overlong_line"), "{r:?}");
+    assert!(
+        gaps.contains(&format!("the first ends at line 2 of {p}")),
+        "{gaps}"
     );
 }

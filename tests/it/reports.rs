@@ -47,17 +47,15 @@ fn hostile_log(dir: &Path, n: usize) -> String {
     p.display().to_string()
 }
 
-fn schema() -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/schemas/junit-10.xsd");
-    if !p.exists() {
-        // Only where ../shared is absent (a clone elsewhere): `shared_material_is_present_in_ci`
-        // fails CI then, and the test's other checks still run.
-        if cfg!(shared_material) {
-            panic!("../shared/schemas/junit-10.xsd vanished");
-        }
-        eprintln!("notice: ../shared/schemas/junit-10.xsd not found; schema validation skipped");
-        return None;
-    }
+/// Jenkins' JUnit schema, beside the repository (not copied into it).
+fn schema() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/schemas/junit-10.xsd")
+}
+
+/// Validates `xml` with `xmllint --schema`; panics with its message when it does not.
+fn assert_schema_valid(xml: &str, what: &str) {
+    let xsd = schema();
+    assert!(xsd.exists(), "../shared/schemas/junit-10.xsd vanished");
     if Command::new("xmllint").arg("--version").output().is_err() {
         // .ci/run installs it: in CI a missing xmllint is a broken setup, not a skip.
         assert!(
@@ -65,14 +63,8 @@ fn schema() -> Option<PathBuf> {
             "CI=true but xmllint is missing (Debian: libxml2-utils)"
         );
         eprintln!("notice: xmllint not found (Debian: libxml2-utils); schema validation skipped");
-        return None;
+        return;
     }
-    Some(p)
-}
-
-/// Validates `xml` with `xmllint --schema`; panics with its message when it does not.
-fn assert_valid_junit(xml: &str, what: &str) {
-    let Some(xsd) = schema() else { return };
     let dir = tempfile::tempdir().expect("tempdir");
     let f = dir.path().join("report.xml");
     std::fs::write(&f, xml).expect("write");
@@ -87,6 +79,178 @@ fn assert_valid_junit(xml: &str, what: &str) {
         "{what}: JUnit does not validate: {}\n{xml}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// Our own reading of the rules Jenkins' JUnit schema states, so that every clone checks them:
+/// `testsuites` holds `testsuite`s; a `testsuite` has `name`, `tests`, `failures` and `errors`,
+/// its `properties` (each `property` with `name` and `value`) before its `testcase`s; a
+/// `testcase` has a `name` and holds only `skipped`, `error`, `failure`, `system-out` and
+/// `system-err`; and the counts add up, per suite and over all suites.
+fn assert_junit_structure(xml: &str, what: &str) {
+    let doc = roxmltree::Document::parse(xml)
+        .unwrap_or_else(|e| panic!("{what}: not well-formed XML: {e}\n{xml}"));
+    let root = doc.root_element();
+    assert_eq!(root.tag_name().name(), "testsuites", "{what}: root element");
+    let count = |n: roxmltree::Node, attr: &str| -> u64 {
+        n.attribute(attr)
+            .unwrap_or_else(|| panic!("{what}: <{}> has no {attr}", n.tag_name().name()))
+            .parse()
+            .unwrap_or_else(|_| panic!("{what}: {attr} is not a count"))
+    };
+    let (mut tests, mut failures, mut errors) = (0, 0, 0);
+    for suite in root.children().filter(roxmltree::Node::is_element) {
+        assert_eq!(
+            suite.tag_name().name(),
+            "testsuite",
+            "{what}: in <testsuites>"
+        );
+        assert!(suite.attribute("name").is_some(), "{what}: testsuite name");
+        let mut seen_case = false;
+        let (mut n, mut failed, mut errored, mut skipped) = (0, 0, 0, 0);
+        for child in suite.children().filter(roxmltree::Node::is_element) {
+            match child.tag_name().name() {
+                "properties" => {
+                    assert!(!seen_case, "{what}: properties after a testcase");
+                    for p in child.children().filter(roxmltree::Node::is_element) {
+                        assert_eq!(p.tag_name().name(), "property", "{what}");
+                        assert!(
+                            p.attribute("name").is_some() && p.attribute("value").is_some(),
+                            "{what}: property needs name and value"
+                        );
+                    }
+                }
+                "testcase" => {
+                    seen_case = true;
+                    n += 1;
+                    assert!(child.attribute("name").is_some(), "{what}: testcase name");
+                    let kinds: Vec<&str> = child
+                        .children()
+                        .filter(roxmltree::Node::is_element)
+                        .map(|c| c.tag_name().name())
+                        .collect();
+                    for k in &kinds {
+                        assert!(
+                            ["skipped", "error", "failure", "system-out", "system-err"].contains(k),
+                            "{what}: <{k}> in a testcase"
+                        );
+                    }
+                    failed += u64::from(kinds.contains(&"failure"));
+                    errored += u64::from(kinds.contains(&"error"));
+                    skipped += u64::from(kinds.contains(&"skipped"));
+                }
+                "system-out" | "system-err" => {}
+                other => panic!("{what}: <{other}> in a testsuite"),
+            }
+        }
+        assert_eq!(count(suite, "tests"), n, "{what}: tests");
+        assert_eq!(count(suite, "failures"), failed, "{what}: failures");
+        assert_eq!(count(suite, "errors"), errored, "{what}: errors");
+        if suite.attribute("skipped").is_some() {
+            assert_eq!(count(suite, "skipped"), skipped, "{what}: skipped");
+        }
+        tests += n;
+        failures += failed;
+        errors += errored;
+    }
+    for (attr, total) in [("tests", tests), ("failures", failures), ("errors", errors)] {
+        if root.attribute(attr).is_some() {
+            assert_eq!(count(root, attr), total, "{what}: testsuites {attr}");
+        }
+    }
+}
+
+/// The structure always; the schema too where `../shared` is (it is in CI).
+fn assert_valid_junit(xml: &str, what: &str) {
+    assert_junit_structure(xml, what);
+    if cfg!(shared_material) {
+        assert_schema_valid(xml, what);
+    }
+}
+
+#[test]
+fn the_structure_check_fails_on_a_broken_report() {
+    // A check that cannot fail proves nothing: counts that do not add up, a missing name.
+    let good = r#"<testsuites tests="1" failures="1" errors="0"><testsuite name="s" tests="1" failures="1" errors="0"><properties><property name="a" value="b"/></properties><testcase name="c"><failure message="m">x</failure></testcase></testsuite></testsuites>"#;
+    assert_junit_structure(good, "good");
+    for bad in [
+        good.replace(
+            r#"tests="1" failures="1" errors="0"><properties"#,
+            r#"tests="2" failures="1" errors="0"><properties"#,
+        ),
+        good.replace(r#"<testcase name="c">"#, "<testcase>"),
+        good.replace(
+            r#"<property name="a" value="b"/>"#,
+            r#"<property name="a"/>"#,
+        ),
+        good.replace("<failure", "<oops")
+            .replace("</failure>", "</oops>"),
+    ] {
+        let r = std::panic::catch_unwind(|| assert_junit_structure(&bad, "bad"));
+        assert!(r.is_err(), "accepted: {bad}");
+    }
+}
+
+/// The reports validate against the schema Jenkins uses (the XSD is beside the repository, not
+/// in it): ignored where `../shared` is absent, never passed without it.
+#[test]
+#[cfg_attr(not(shared_material), ignore = "needs ../shared beside the repository")]
+fn junit_validates_against_jenkins_schema() {
+    assert!(
+        Command::new("xmllint").arg("--version").output().is_ok(),
+        "xmllint is needed to validate against the schema (Debian: libxml2-utils)"
+    );
+    for (args, what) in [
+        (
+            vec![
+                NS,
+                "--logs",
+                "examples/falco-alerts.jsonl",
+                "--since-time",
+                WINDOW,
+                "-o",
+                "junit",
+            ],
+            "blocked",
+        ),
+        (
+            vec![
+                NS,
+                "--logs",
+                "examples/falco-gaps.jsonl",
+                "--since-time",
+                WINDOW,
+                "-o",
+                "junit",
+            ],
+            "incomplete",
+        ),
+        (
+            vec![
+                "other-ns",
+                "--logs",
+                "examples/falco-alerts.jsonl",
+                "--since-time",
+                WINDOW,
+                "-o",
+                "junit",
+            ],
+            "passed",
+        ),
+    ] {
+        let args: Vec<String> = args
+            .iter()
+            .map(|a| {
+                if a.starts_with("examples/") {
+                    format!("{}/{a}", env!("CARGO_MANIFEST_DIR"))
+                } else {
+                    a.to_string()
+                }
+            })
+            .collect();
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let r = run(&args, &[], None);
+        assert_schema_valid(&r.stdout, what);
+    }
 }
 
 #[test]

@@ -187,6 +187,9 @@ impl FakeCluster {
 /// Per-route fault injection. Everything is off by default.
 #[derive(Clone, Debug, Default)]
 pub struct Faults {
+    /// A pod list request with a `continue` token answers 410 Gone, as an API server does when
+    /// the token outlived etcd's compaction window.
+    pub continue_expired: bool,
     /// Pod list requests (namespaced and cluster-wide) always answer this Status code.
     pub list_status: Option<u16>,
     /// `(code, n, retry_after_seconds)`: the first `n` pod list requests fail with `code`

@@ -1018,10 +1018,43 @@ fn list_pods(
     let rv = shared.rv();
     if wants_table(accept) {
         let table = objects::pod_table(pods, rv, Utc::now());
-        json_response_typed(shared, 200, &table, None, TABLE_CONTENT_TYPE)
-    } else {
-        json_response(shared, 200, &objects::pod_list(pods, rv), None)
+        return json_response_typed(shared, 200, &table, None, TABLE_CONTENT_TYPE);
     }
+    // Pages (`limit`, `continue`), as the API server serves a chunked list: the token is opaque
+    // to clients; here it is the offset of the next page.
+    let offset = match query.get("continue") {
+        None => 0,
+        Some(_) if faults.continue_expired => {
+            let msg = "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.";
+            return status_response(shared, 410, msg, None);
+        }
+        Some(t) => match t
+            .strip_prefix("offset-")
+            .and_then(|o| o.parse::<usize>().ok())
+        {
+            Some(o) => o,
+            None => return status_response(shared, 400, "invalid continue token", None),
+        },
+    };
+    let matched: Vec<&FakePod> = pods.collect();
+    let limit = query
+        .get("limit")
+        .and_then(|l| l.parse::<usize>().ok())
+        .filter(|l| *l > 0);
+    let start = offset.min(matched.len());
+    let (page, next) = match limit {
+        Some(l) if start + l < matched.len() => (
+            &matched[start..start + l],
+            Some(format!("offset-{}", start + l)),
+        ),
+        _ => (&matched[start..], None),
+    };
+    let mut list = objects::pod_list(page.iter().copied(), rv);
+    if let Some(next) = next {
+        list["metadata"]["continue"] = json!(next);
+        list["metadata"]["remainingItemCount"] = json!(matched.len() - start - page.len());
+    }
+    json_response(shared, 200, &list, None)
 }
 
 fn not_found(shared: &Shared, name: &str) -> Response<Body> {
