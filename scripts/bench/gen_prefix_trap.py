@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """Writes a Falco JSON-lines log full of near-misses, for the prefix-trap benchmark.
 
-    gen_prefix_trap.py OUT_FILE SIZE_MIB [--namespace shadow-abc123]
+    gen_prefix_trap.py OUT_FILE SIZE_MIB [--namespace shadow-abc123] [--noisy]
 
 Per 100 lines: 1 alert for NAMESPACE, 16 for NAMESPACE + "4" (a sibling shadow namespace: the
 normal case in a pipeline that creates many), 83 for other namespaces; ~1 KB each, Falco 0.42
-shape (sorted keys, output_fields). The block of 10,000 lines is repeated up to SIZE_MIB.
+shape (sorted keys, output_fields). `--noisy`: 30 of every 100 lines are the namespace's (a noisy
+app: the parser, not the prefilter, decides the time). The block of 10,000 lines is repeated up to SIZE_MIB.
 OUT_FILE.meta.json records lines, bytes, expected_alerts (= what
 `grep -cF '"k8s.ns.name":"NAMESPACE"'` counts) and expected_blocking.
 """
@@ -60,10 +61,11 @@ def line(i, ns, prio):
 def main():
     out_path, size_mib = sys.argv[1], int(sys.argv[2])
     ns = sys.argv[sys.argv.index("--namespace") + 1] if "--namespace" in sys.argv else "shadow-abc123"
+    noisy = "--noisy" in sys.argv
     block, alerts, blocking = [], 0, 0
     for i in range(10_000):
         k = i % 100
-        if k == 50:
+        if k == 50 or (noisy and k % 10 in (2, 5, 8)):
             prio = PRIORITIES[(i // 100) % len(PRIORITIES)]
             block.append(line(i, ns, prio))
             alerts += 1

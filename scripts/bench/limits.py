@@ -11,6 +11,11 @@
   (f) an exec credential plugin taking 0.3 s whose token expires in 45 s, 300 pods: ours (all
       pods read, plugin runs counted) vs `kubectl get pods`.
   (g) `--watch --for 5s` on 300 pods: peak RSS.
+  (h) a noisy namespace: 256 MiB (quick: 100) where 31% of the lines are its alerts, -o json and
+      text vs `grep -cF`.
+  (i) `write` calls of each output format for a result listing 1,000 alerts (strace -c).
+  (j) 1,000, 3,000, 5,000 Falco pods x 1,000 lines (quick: 1,000): time, MB/s, peak RSS and its
+      growth per pod.
 
 Peak RSS comes from timeit.py. Exits 1 when a count is wrong or something could not run; times
 never fail it (targets are marked MISS).
@@ -198,6 +203,83 @@ def main():
     finally:
         p.kill()
         p.wait()
+
+
+    # ---------------------------------------------------------------- (h) noisy namespace
+    size = 100 if quick else 256
+    f = os.path.join(outdir, f"noisy-{size}MiB.jsonl")
+    if not (os.path.exists(f) and os.path.exists(f + ".meta.json")):
+        subprocess.run([sys.executable, os.path.join(HERE, "gen_prefix_trap.py"), f, str(size), "--noisy"],
+                       check=True, capture_output=True)
+    meta = json.load(open(f + ".meta.json"))
+    subprocess.run(["cat", f], stdout=subprocess.DEVNULL)
+    out(f"### (h) A noisy namespace: {size} MiB where 31% of the lines are its alerts "
+        f"({meta['expected_alerts']:,})\n")
+    out("| output | ours | `grep -cF` | grep time / ours | target >= 0.5 | counts | our peak RSS MiB |")
+    out("|---|---:|---:|---:|---|---|---:|")
+    g = timeit(["grep", "-cF", f'"k8s.ns.name":"{NS}"', f], os.path.join(outdir, "noisy.grep"))
+    for fmt in ["json", "text"]:
+        o = timeit([binary, NS, "--logs", f, "--since-time", SINCE, "-o", fmt],
+                   os.path.join(outdir, f"noisy.{fmt}"))
+        if not (o and g):
+            continue
+        if fmt == "json":
+            ours = json.load(open(os.path.join(outdir, "noisy.json")))
+            ok = ours["alert_count"] == meta["expected_alerts"]
+            counts = f"{check(ok, 'noisy counts')} ({ours['alert_count']:,})"
+        else:
+            ok = f"BLOCKED: {meta['expected_blocking']} " in open(os.path.join(outdir, "noisy.text")).read()
+            counts = check(ok, "noisy text verdict")
+        ratio = g["best_s"] / o["best_s"]
+        out(f"| -o {fmt} | {o['best_s']:.3f} s | {g['best_s']:.3f} s | {ratio:.2f}x | "
+            f"{'PASS' if ratio >= 0.5 else 'MISS'} | {counts} | {mib(o['rss_kib'])} |")
+    out("")
+
+    # ---------------------------------------------------------------- (i) write calls
+    strace = shutil.which("strace")
+    out("### (i) Output: `write` calls for a result listing 1,000 alerts (`strace -f -c -e trace=write`)\n")
+    if strace:
+        out("| output | write calls | target < 100 |")
+        out("|---|---:|---|")
+        for fmt in ["text", "json", "yaml", "junit", "markdown"]:
+            r = subprocess.run([strace, "-f", "-c", "-e", "trace=write", "-o", os.path.join(outdir, f"strace.{fmt}"),
+                                binary, NS, "--logs", f, "--since-time", SINCE, "-o", fmt, "--max-alerts", "1000"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            calls = 0
+            for l in open(os.path.join(outdir, f"strace.{fmt}")):
+                parts = l.split()
+                if parts and parts[-1] == "write":
+                    calls = int(parts[3])
+            out(f"| -o {fmt} | {calls} | {'PASS' if calls < 100 else 'MISS'} |")
+    else:
+        out("(strace not installed: not measured)")
+    out("")
+
+    # ---------------------------------------------------------------- (j) many Falco pods
+    out("### (j) Many nodes: N Falco pods x 1,000 lines, pod list in pages of 500\n")
+    out("| Falco pods | ours | MB/s read | counts | our peak RSS MiB | RSS per pod KiB |")
+    out("|---:|---:|---:|---|---:|---:|")
+    base = None
+    for pods in ([1000] if quick else [1000, 3000, 5000]):
+        p, kc, d = start_server(server, outdir, pods, 1000)
+        try:
+            o = timeit([binary, NS, "--kubeconfig", kc, "--since-time", SINCE, "-o", "json",
+                        "--timeout", "20m", "--node-coverage=false"], os.path.join(d, "ours"), runs=1)
+            ours = json.load(open(os.path.join(d, "ours"))) if o else {}
+            read = sum(1 for x in ours.get("pods", []) if not x.get("gaps"))
+            ok = ours.get("alert_count") == expected_cluster(pods, 1000) and read == pods
+            mbs = sum(x.get("bytes_read", 0) for x in ours.get("pods", [])) / o["best_s"] / 1e6 if o else 0
+            per = ""
+            if base and o:
+                per = f"{(o['rss_kib'] - base[1]) / (pods - base[0]):.1f}"
+            if o and base is None:
+                base = (pods, o["rss_kib"])
+            out(f"| {pods:,} | {o['best_s']:.2f} s | {mbs:.0f} | "
+                f"{check(ok, f'{pods} pods counts')} ({read}/{pods} pods) | {mib(o['rss_kib'])} | {per} |")
+        finally:
+            p.kill()
+            p.wait()
+    out("")
 
     print("\n".join(rep))
     if failures:

@@ -615,7 +615,9 @@ impl<S: EventSink> Decoder<S> {
 
     /// A drop notice inside a line that is not Falco's drop alert itself.
     fn note_glued_drop(&mut self, body: &[u8], stamp: Option<Stamp>) {
-        if body.len() < DROP_NOTICE.len() || memmem::find(body, DROP_NOTICE).is_none() {
+        static DROP: std::sync::LazyLock<memmem::Finder<'static>> =
+            std::sync::LazyLock::new(|| memmem::Finder::new(DROP_NOTICE));
+        if body.len() < DROP_NOTICE.len() || DROP.find(body).is_none() {
             return;
         }
         if body.first() == Some(&b'{') && parse_json(body).is_some_and(|e| e.is_syscall_drop()) {
@@ -721,8 +723,11 @@ impl<S: EventSink> Decoder<S> {
 /// A JSON line with Falco's two always-present keys (checked without parsing: the line was
 /// skipped by the prefilter).
 fn looks_like_falco_json(body: &[u8]) -> bool {
-    memchr::memmem::find(body, b"\"priority\"").is_some()
-        && memchr::memmem::find(body, b"\"rule\"").is_some()
+    static PRIORITY: std::sync::LazyLock<memmem::Finder<'static>> =
+        std::sync::LazyLock::new(|| memmem::Finder::new(b"\"priority\""));
+    static RULE: std::sync::LazyLock<memmem::Finder<'static>> =
+        std::sync::LazyLock::new(|| memmem::Finder::new(b"\"rule\""));
+    PRIORITY.find(body).is_some() && RULE.find(body).is_some()
 }
 
 /// Falco's metrics snapshot as JSON, tested without parsing (Falco's own message, wanted
@@ -743,9 +748,11 @@ fn is_metrics_text(record: &[u8]) -> bool {
 
 /// Whether a text record carries a workload namespace token of Falco's.
 fn names_namespace(record: &[u8]) -> bool {
-    [&b"k8s_ns_name="[..], b"k8s_ns=", b"k8s.ns="]
-        .iter()
-        .any(|k| memchr::memmem::find(record, k).is_some())
+    static KEYS: std::sync::LazyLock<[memmem::Finder<'static>; 3]> =
+        std::sync::LazyLock::new(|| {
+            [b"k8s_ns_name=".as_slice(), b"k8s_ns=", b"k8s.ns="].map(memmem::Finder::new)
+        });
+    KEYS.iter().any(|k| k.find(record).is_some())
 }
 
 /// `TIME: Priority Falco internal: ...` or a metrics snapshot: Falco's own messages.

@@ -207,18 +207,46 @@ impl Facts {
 const TEXT_NS_KEYS: [&[u8]; 4] = [b"k8s_ns=", b"k8s.ns=", b"k8s_ns_name=", b"k8s.ns.name="];
 const JSON_NS_KEY: &[u8] = b"\"k8s.ns.name\":";
 
+/// A searcher built once: building one for every line cost more than some searches.
+struct Needle(std::sync::LazyLock<memmem::Finder<'static>>);
+
+macro_rules! needle {
+    ($bytes:expr) => {
+        Needle(std::sync::LazyLock::new(|| memmem::Finder::new($bytes)))
+    };
+}
+
+impl Needle {
+    fn find(&self, hay: &[u8]) -> Option<usize> {
+        self.0.find(hay)
+    }
+}
+
+static NA: Needle = needle!(b"<NA>");
+static JSON_NS: Needle = needle!(JSON_NS_KEY);
+static CONTAINER_TEXT: Needle = needle!(b"container_id=");
+static CONTAINER_JSON: Needle = needle!(b"\"container.id\"");
+static AUDIT_NS: Needle = needle!(b"ka.target.namespace");
+static TEXT_NS: [Needle; 4] = [
+    needle!(TEXT_NS_KEYS[0]),
+    needle!(TEXT_NS_KEYS[1]),
+    needle!(TEXT_NS_KEYS[2]),
+    needle!(TEXT_NS_KEYS[3]),
+];
+
 /// Adds the facts about unlabelled alerts (see [`Facts::unlabelled`]). Each needs only bytes
 /// after its start, and a stretch cut short never shows one that is not there: a cut key or
 /// value is simply not seen, and the stretch that holds it whole sees it. Scans stop once the
 /// answer is decided: a namespace key anywhere rules the "no key" case out for the whole line,
 /// and for a whole line (`whole`) no container id, or a `<NA>` namespace, decides it too.
 fn unlabelled_facts(raw: &[u8], whole: bool, f: &mut Facts) {
-    f.na_after_key |= memmem::find_iter(raw, b"<NA>")
-        .any(|at| TEXT_NS_KEYS.iter().any(|k| raw[..at].ends_with(k)));
+    f.na_after_key |=
+        NA.0.find_iter(raw)
+            .any(|at| TEXT_NS_KEYS.iter().any(|k| raw[..at].ends_with(k)));
     if whole && f.na_after_key {
         return;
     }
-    for at in memmem::find_iter(raw, JSON_NS_KEY) {
+    for at in JSON_NS.0.find_iter(raw) {
         f.json_key = true;
         let value = raw[at + JSON_NS_KEY.len()..].trim_ascii_start();
         f.json_null |= value.starts_with(b"null")
@@ -228,13 +256,11 @@ fn unlabelled_facts(raw: &[u8], whole: bool, f: &mut Facts) {
     if f.json_key {
         return;
     }
-    f.container |= memmem::find(raw, b"container_id=").is_some()
-        || memmem::find(raw, b"\"container.id\"").is_some();
+    f.container |= CONTAINER_TEXT.find(raw).is_some() || CONTAINER_JSON.find(raw).is_some();
     if whole && !f.container {
         return;
     }
-    f.other_ns_key |= TEXT_NS_KEYS.iter().any(|k| memmem::find(raw, k).is_some())
-        || memmem::find(raw, b"ka.target.namespace").is_some();
+    f.other_ns_key |= TEXT_NS.iter().any(|k| k.find(raw).is_some()) || AUDIT_NS.find(raw).is_some();
 }
 
 /// Whether the namespace found at `at` (`len` bytes) stands as a whole token; `None` when an
