@@ -538,7 +538,7 @@ impl<S: EventSink> Decoder<S> {
                 if !event.internal && event.namespace.is_none() && self.sink.scoped() {
                     // A field we do not know (a plugin's own key) holding the very namespace.
                     let named = event.output_fields.as_ref().is_some_and(|f| {
-                        f.iter().any(|(k, v)| {
+                        f.all().iter().any(|(k, v)| {
                             k.contains("ns")
                                 && v.as_str().is_some_and(|v| {
                                     self.sink.names_exactly(v.as_bytes()) && v.len() < 64
@@ -737,13 +737,18 @@ fn is_metrics_json(body: &[u8]) -> bool {
     let body = body.trim_ascii_end();
     let tail = &body[body.len().saturating_sub(48)..];
     body.starts_with(b"{\"sample\"")
-        || memmem::find(tail, b"\"sample\"").is_some()
-        || memmem::find(&body[..body.len().min(512)], b"metrics snapshot").is_some()
+        || SAMPLE.find(tail).is_some()
+        || METRICS.find(&body[..body.len().min(512)]).is_some()
 }
+
+static SAMPLE: std::sync::LazyLock<memmem::Finder<'static>> =
+    std::sync::LazyLock::new(|| memmem::Finder::new(b"\"sample\""));
+static METRICS: std::sync::LazyLock<memmem::Finder<'static>> =
+    std::sync::LazyLock::new(|| memmem::Finder::new(b"metrics snapshot"));
 
 /// A text record that is Falco's metrics snapshot.
 fn is_metrics_text(record: &[u8]) -> bool {
-    is_internal_record(record) && memmem::find(record, b"metrics snapshot").is_some()
+    is_internal_record(record) && METRICS.find(record).is_some()
 }
 
 /// Whether a text record carries a workload namespace token of Falco's.

@@ -7,6 +7,8 @@ use serde_json::{Map, Value};
 
 pub use super::fields::{dockershim_name, text_namespace, Workload};
 use super::fields::{text_namespaces, tokens, unresolved, TextNamespaces};
+pub use super::output_fields::Fields;
+use super::output_fields::Record;
 use super::priority::Priority;
 use super::time::{split_alert_time, EventClock};
 
@@ -34,7 +36,7 @@ pub struct Event {
     pub source: Option<String>,
     pub hostname: Option<String>,
     pub output: Option<String>,
-    pub output_fields: Option<Map<String, Value>>,
+    pub output_fields: Option<Fields>,
     /// Namespace of the workload the event is about, when it names one.
     pub namespace: Option<String>,
     /// Text k8s audit output: every `ns=` value (user-controlled fields may follow the real one).
@@ -77,7 +79,7 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    fn of(fields: Option<&Map<String, Value>>) -> Metrics {
+    fn of(fields: Option<&Fields>) -> Metrics {
         let get = |k: &str| fields.and_then(|f| f.get(k));
         Metrics {
             n_drops: get("scap.n_drops").and_then(Value::as_u64),
@@ -295,10 +297,9 @@ pub(crate) fn strip_injected_timestamps(line: &[u8]) -> Option<Vec<u8>> {
 /// Lines up to this size are never split by the container runtime.
 pub const RUNTIME_SPLIT: usize = 16 * 1024;
 
-fn parse_json_value(line: &[u8]) -> Option<Map<String, Value>> {
-    match serde_json::from_slice::<Value>(line) {
-        Ok(Value::Object(m)) => Some(m),
-        Ok(_) => None,
+fn parse_json_value(line: &[u8]) -> Option<Record> {
+    match serde_json::from_slice::<Record>(line) {
+        Ok(r) => Some(r),
         Err(_) => {
             let controls = line.iter().any(|&b| b < 0x20);
             if std::str::from_utf8(line).is_err() || controls {
@@ -316,8 +317,8 @@ fn parse_json_value(line: &[u8]) -> Option<Map<String, Value>> {
                     }
                     text = escaped;
                 }
-                if let Ok(Value::Object(m)) = serde_json::from_str::<Value>(&text) {
-                    return Some(m);
+                if let Ok(r) = serde_json::from_str::<Record>(&text) {
+                    return Some(r);
                 }
             }
             if line.len() > RUNTIME_SPLIT {
@@ -335,8 +336,9 @@ fn str_field(m: &Map<String, Value>, key: &str) -> Option<String> {
 
 /// Parses one JSON line. `None` when it is not a Falco record (malformed JSON, or JSON of another shape).
 pub fn parse_json(line: &[u8]) -> Option<Event> {
-    let mut m = parse_json_value(line)?;
-    if let Some(e) = metrics_sample(&mut m) {
+    let Record { top: m, fields } = parse_json_value(line)?;
+    let output_fields = fields.and_then(Fields::new);
+    if let Some(e) = metrics_sample(&m, output_fields.as_ref()) {
         return Some(e);
     }
     let rule = str_field(&m, "rule");
@@ -354,10 +356,6 @@ pub fn parse_json(line: &[u8]) -> Option<Event> {
     let priority = Priority::parse(&priority_text);
     let source = str_field(&m, "source");
     let hostname = str_field(&m, "hostname");
-    let output_fields = match m.remove("output_fields") {
-        Some(Value::Object(f)) => Some(f),
-        _ => None,
-    };
     let internal = source.as_deref() == Some("internal")
         || rule
             .as_deref()
@@ -421,14 +419,11 @@ fn is_metrics_snapshot(rule: Option<&str>, output: Option<&str>) -> bool {
 
 /// Falco's metrics written with `metrics.output_file` (users point it at stdout):
 /// `{"output_fields": {...}, "sample": N}`. Falco's own message, with no priority or rule.
-fn metrics_sample(m: &mut Map<String, Value>) -> Option<Event> {
+fn metrics_sample(m: &Map<String, Value>, fields: Option<&Fields>) -> Option<Event> {
     if m.contains_key("priority") || !m.get("sample").is_some_and(Value::is_number) {
         return None;
     }
-    let fields = match m.remove("output_fields") {
-        Some(Value::Object(f)) => f,
-        _ => return None,
-    };
+    let fields = fields?.clone();
     let time = fields
         .get("evt.time")
         .and_then(Value::as_i64)
@@ -444,7 +439,7 @@ fn metrics_sample(m: &mut Map<String, Value>) -> Option<Event> {
 }
 
 fn json_namespace(
-    fields: Option<&Map<String, Value>>,
+    fields: Option<&Fields>,
     source: Option<&str>,
     rule: Option<&str>,
     output: Option<&str>,

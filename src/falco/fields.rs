@@ -2,7 +2,7 @@
 //! output, the namespaces they name, dockershim container names, and the workload (pod,
 //! container, image).
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use memchr::memmem;
 
@@ -136,7 +136,7 @@ impl Workload {
     /// `container_image_repository=`, `container_image_tag=`; older `k8s.pod=`, `container_image=`).
     pub fn of(
         namespace: Option<&str>,
-        fields: Option<&Map<String, Value>>,
+        fields: Option<&super::output_fields::Fields>,
         output: Option<&str>,
     ) -> Workload {
         let field = |k: &str| {

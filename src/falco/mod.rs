@@ -8,6 +8,7 @@ pub mod decoder;
 pub mod envelope;
 pub mod event;
 pub mod fields;
+pub mod output_fields;
 pub mod priority;
 pub mod time;
 
@@ -16,4 +17,5 @@ pub use decoder::{
     DEFAULT_MAX_LINE, SPOTS_KEPT,
 };
 pub use event::{Event, Format};
+pub use output_fields::Fields;
 pub use priority::{Priority, UnknownPriority};

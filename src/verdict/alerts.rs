@@ -5,7 +5,6 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use serde_json::{Map, Value};
 
 use crate::falco::event::Workload;
 use crate::falco::Priority;
@@ -30,7 +29,7 @@ pub struct Alert {
     pub source: Option<String>,
     pub hostname: Option<String>,
     pub output: Option<String>,
-    pub output_fields: Option<Map<String, Value>>,
+    pub output_fields: Option<crate::falco::Fields>,
     pub pod: Option<String>,
     pub node: Option<String>,
     pub container: Option<String>,

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use serde::Deserialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 /// One accepted-noise entry: a rule name glob (JSON output) and/or a title glob (text output,
 /// which has no rule names), and optionally `output_fields` that must match too.
@@ -120,7 +120,7 @@ impl Ignores {
         &self,
         name: Option<&str>,
         is_title: bool,
-        fields: Option<&Map<String, Value>>,
+        fields: Option<&crate::falco::Fields>,
     ) -> bool {
         let name = name.unwrap_or("");
         self.rules.iter().any(|r| {
@@ -188,11 +188,12 @@ mod tests {
     #[test]
     fn file_forms_and_field_matches() {
         let i = Ignores::parse("- rule: 'Launch Privileged*'\n  output_fields:\n    container.image.repository: ghcr.io/acme/*\n- rule: Read ssh information\n").expect("list");
-        let mut f = Map::new();
+        let mut f = serde_json::Map::new();
         f.insert(
             "container.image.repository".into(),
             Value::String("ghcr.io/acme/jobs".into()),
         );
+        let f = crate::falco::Fields::from_map(f).expect("fields");
         assert!(i.matches(Some("Launch Privileged Container"), false, Some(&f)));
         assert!(!i.matches(Some("Launch Privileged Container"), false, None));
         assert!(i.matches(Some("Read ssh information"), false, None));
