@@ -456,7 +456,7 @@ fn json_namespace(
         };
         let primary = keys
             .iter()
-            .find_map(|k| f.get(*k).and_then(Value::as_str))
+            .find_map(|k| f.get(k).and_then(Value::as_str))
             .filter(|v| !v.is_empty() && *v != "<NA>")
             .map(str::to_string);
         let object = rule
