@@ -4,10 +4,11 @@
 //! at most [`MAX_TEXT_RECORD`] bytes. Nothing else of the log is kept.
 
 use chrono::{DateTime, NaiveTime, Utc};
-use memchr::{memchr, memmem};
+use memchr::memchr;
 
 use super::envelope::{self, Stamp};
 use super::event::{parse_json, parse_text, strip_injected_timestamps, Event, RUNTIME_SPLIT};
+use super::needle::{needle, Needle};
 use super::time::{go_logger_time, logger_time, place_time_of_day, split_alert_time, EventClock};
 
 /// The version a start banner names: `...: Falco version: 0.42.1 (x86_64)` gives `0.42.1`.
@@ -615,8 +616,7 @@ impl<S: EventSink> Decoder<S> {
 
     /// A drop notice inside a line that is not Falco's drop alert itself.
     fn note_glued_drop(&mut self, body: &[u8], stamp: Option<Stamp>) {
-        static DROP: std::sync::LazyLock<memmem::Finder<'static>> =
-            std::sync::LazyLock::new(|| memmem::Finder::new(DROP_NOTICE));
+        static DROP: Needle = needle!(DROP_NOTICE);
         if body.len() < DROP_NOTICE.len() || DROP.find(body).is_none() {
             return;
         }
@@ -723,10 +723,8 @@ impl<S: EventSink> Decoder<S> {
 /// A JSON line with Falco's two always-present keys (checked without parsing: the line was
 /// skipped by the prefilter).
 fn looks_like_falco_json(body: &[u8]) -> bool {
-    static PRIORITY: std::sync::LazyLock<memmem::Finder<'static>> =
-        std::sync::LazyLock::new(|| memmem::Finder::new(b"\"priority\""));
-    static RULE: std::sync::LazyLock<memmem::Finder<'static>> =
-        std::sync::LazyLock::new(|| memmem::Finder::new(b"\"rule\""));
+    static PRIORITY: Needle = needle!(b"\"priority\"");
+    static RULE: Needle = needle!(b"\"rule\"");
     PRIORITY.find(body).is_some() && RULE.find(body).is_some()
 }
 
@@ -741,10 +739,8 @@ fn is_metrics_json(body: &[u8]) -> bool {
         || METRICS.find(&body[..body.len().min(512)]).is_some()
 }
 
-static SAMPLE: std::sync::LazyLock<memmem::Finder<'static>> =
-    std::sync::LazyLock::new(|| memmem::Finder::new(b"\"sample\""));
-static METRICS: std::sync::LazyLock<memmem::Finder<'static>> =
-    std::sync::LazyLock::new(|| memmem::Finder::new(b"metrics snapshot"));
+static SAMPLE: Needle = needle!(b"\"sample\"");
+static METRICS: Needle = needle!(b"metrics snapshot");
 
 /// A text record that is Falco's metrics snapshot.
 fn is_metrics_text(record: &[u8]) -> bool {
@@ -753,10 +749,11 @@ fn is_metrics_text(record: &[u8]) -> bool {
 
 /// Whether a text record carries a workload namespace token of Falco's.
 fn names_namespace(record: &[u8]) -> bool {
-    static KEYS: std::sync::LazyLock<[memmem::Finder<'static>; 3]> =
-        std::sync::LazyLock::new(|| {
-            [b"k8s_ns_name=".as_slice(), b"k8s_ns=", b"k8s.ns="].map(memmem::Finder::new)
-        });
+    static KEYS: [Needle; 3] = [
+        needle!(b"k8s_ns_name="),
+        needle!(b"k8s_ns="),
+        needle!(b"k8s.ns="),
+    ];
     KEYS.iter().any(|k| k.find(record).is_some())
 }
 

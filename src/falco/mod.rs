@@ -8,6 +8,7 @@ pub mod decoder;
 pub mod envelope;
 pub mod event;
 pub mod fields;
+pub(crate) mod needle;
 pub mod output_fields;
 pub mod priority;
 pub mod time;

@@ -207,20 +207,7 @@ impl Facts {
 const TEXT_NS_KEYS: [&[u8]; 4] = [b"k8s_ns=", b"k8s.ns=", b"k8s_ns_name=", b"k8s.ns.name="];
 const JSON_NS_KEY: &[u8] = b"\"k8s.ns.name\":";
 
-/// A searcher built once: building one for every line cost more than some searches.
-struct Needle(std::sync::LazyLock<memmem::Finder<'static>>);
-
-macro_rules! needle {
-    ($bytes:expr) => {
-        Needle(std::sync::LazyLock::new(|| memmem::Finder::new($bytes)))
-    };
-}
-
-impl Needle {
-    fn find(&self, hay: &[u8]) -> Option<usize> {
-        self.0.find(hay)
-    }
-}
+use crate::falco::needle::{needle, Needle};
 
 static NA: Needle = needle!(b"<NA>");
 static JSON_NS: Needle = needle!(JSON_NS_KEY);
@@ -246,7 +233,7 @@ fn unlabelled_facts(raw: &[u8], whole: bool, f: &mut Facts) {
     if whole && f.na_after_key {
         return;
     }
-    for at in JSON_NS.0.find_iter(raw) {
+    for at in JSON_NS.find_iter(raw) {
         f.json_key = true;
         let value = raw[at + JSON_NS_KEY.len()..].trim_ascii_start();
         f.json_null |= value.starts_with(b"null")

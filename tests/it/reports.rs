@@ -199,56 +199,18 @@ fn junit_validates_against_jenkins_schema() {
         Command::new("xmllint").arg("--version").output().is_ok(),
         "xmllint is needed to validate against the schema (Debian: libxml2-utils)"
     );
-    for (args, what) in [
-        (
-            vec![
-                NS,
-                "--logs",
-                "examples/falco-alerts.jsonl",
-                "--since-time",
-                WINDOW,
-                "-o",
-                "junit",
-            ],
-            "blocked",
-        ),
-        (
-            vec![
-                NS,
-                "--logs",
-                "examples/falco-gaps.jsonl",
-                "--since-time",
-                WINDOW,
-                "-o",
-                "junit",
-            ],
-            "incomplete",
-        ),
-        (
-            vec![
-                "other-ns",
-                "--logs",
-                "examples/falco-alerts.jsonl",
-                "--since-time",
-                WINDOW,
-                "-o",
-                "junit",
-            ],
-            "passed",
-        ),
+    let example = |f: &str| format!("{}/examples/{f}", env!("CARGO_MANIFEST_DIR"));
+    for (ns, file, what) in [
+        (NS, "falco-alerts.jsonl", "blocked"),
+        (NS, "falco-gaps.jsonl", "incomplete"),
+        ("other-ns", "falco-alerts.jsonl", "passed"),
     ] {
-        let args: Vec<String> = args
-            .iter()
-            .map(|a| {
-                if a.starts_with("examples/") {
-                    format!("{}/{a}", env!("CARGO_MANIFEST_DIR"))
-                } else {
-                    a.to_string()
-                }
-            })
-            .collect();
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let r = run(&args, &[], None);
+        let path = example(file);
+        let r = run(
+            &[ns, "--logs", &path, "--since-time", WINDOW, "-o", "junit"],
+            &[],
+            None,
+        );
         assert_schema_valid(&r.stdout, what);
     }
 }
