@@ -53,12 +53,15 @@ struct Args {
     gone_on: Vec<String>,
     canary: fake_apiserver::CanarySim,
     forbid: Vec<String>,
+    /// `--rotate-token-every SECS` with `--token-file PATH`: a short-lived token, rotated.
+    rotate_every: Option<u64>,
+    token_file: Option<PathBuf>,
 }
 
 const USAGE: &str =
     "usage: fake_apiserver --kubeconfig PATH [--pods N] [--lines N] [--step-ms MS] \
 [--corpus DIR] [--namespace NS] [--match-every N] [--start RFC3339] [--slow-bytes-per-sec N] \
-[--until-stdin-closes]";
+[--until-stdin-closes] [--rotate-token-every SECS --token-file PATH]";
 
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
@@ -77,6 +80,8 @@ fn parse_args() -> Result<Args, String> {
         gone_on: Vec::new(),
         canary: fake_apiserver::CanarySim::default(),
         forbid: Vec::new(),
+        rotate_every: None,
+        token_file: None,
     };
     let mut have_kubeconfig = false;
     let mut it = std::env::args().skip(1);
@@ -132,9 +137,19 @@ fn parse_args() -> Result<Args, String> {
             "--canary-refuse" => args.canary.refuse = Some((403, value("--canary-refuse")?)),
             "--canary-image-pull-fails" => args.canary.image_pull_fails = true,
             "--forbid" => args.forbid.push(value("--forbid")?),
+            "--rotate-token-every" => {
+                args.rotate_every =
+                    Some(num("--rotate-token-every", value("--rotate-token-every")?)?)
+            }
+            "--token-file" => args.token_file = Some(PathBuf::from(value("--token-file")?)),
             "-h" | "--help" => return Err(USAGE.to_string()),
             other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
         }
+    }
+    if args.rotate_every.is_some() != args.token_file.is_some() {
+        return Err(format!(
+            "--rotate-token-every and --token-file go together\n{USAGE}"
+        ));
     }
     if !have_kubeconfig {
         return Err(format!("--kubeconfig is required\n{USAGE}"));
@@ -396,17 +411,53 @@ fn place_workloads(cluster: &mut FakeCluster, args: &Args) {
 
 // ------------------------------------------------------------------ main
 
-fn write_kubeconfig(server: &FakeApiServer, path: &Path) -> Result<(), String> {
+fn write_kubeconfig(
+    server: &FakeApiServer,
+    path: &Path,
+    token_file: Option<&Path>,
+) -> Result<(), String> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
     };
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let written = server.write_kubeconfig(&dir);
+    let written = match token_file {
+        Some(f) => server.write_kubeconfig_with_user(&dir, &format!("tokenFile: {}", f.display())),
+        None => server.write_kubeconfig(&dir),
+    };
     if written != path {
         std::fs::rename(&written, path).map_err(|e| format!("{}: {e}", path.display()))?;
     }
     Ok(())
+}
+
+/// Writes the token to `file` now and whenever it rotates (a little before the old one is
+/// revoked, as a kubelet refreshes a projected token), on a thread of its own.
+fn rotate_token_file(server: &FakeApiServer, file: &Path) -> Result<(), String> {
+    let token_now = server.token_clock();
+    let mut last = token_now();
+    write_token(file, &last)?;
+    let file = file.to_path_buf();
+    std::thread::spawn(move || loop {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let now = token_now();
+        if now != last {
+            match write_token(&file, &now) {
+                Ok(()) => eprintln!("fake_apiserver: token rotated in {}", file.display()),
+                Err(e) => eprintln!("fake_apiserver: token file: {e}"),
+            }
+            last = now;
+        }
+    });
+    Ok(())
+}
+
+/// Replaces the token file in one rename, as the kubelet's atomic writer does: never half a token.
+fn write_token(file: &Path, token: &str) -> Result<(), String> {
+    let tmp = file.with_extension("tmp");
+    std::fs::write(&tmp, format!("{token}\n"))
+        .and_then(|()| std::fs::rename(&tmp, file))
+        .map_err(|e| format!("{}: {e}", file.display()))
 }
 
 fn wait_for_signal() {
@@ -463,6 +514,7 @@ fn main() -> ExitCode {
     };
     let mut cluster = cluster;
     cluster.faults.slow_log_bytes_per_sec = args.slow;
+    cluster.faults.token_period = args.rotate_every.map(std::time::Duration::from_secs);
     place_workloads(&mut cluster, &args);
     let summary: Vec<String> = cluster
         .pods
@@ -477,9 +529,15 @@ fn main() -> ExitCode {
         })
         .collect();
     let server = FakeApiServer::start(cluster);
-    if let Err(e) = write_kubeconfig(&server, &args.kubeconfig) {
+    if let Err(e) = write_kubeconfig(&server, &args.kubeconfig, args.token_file.as_deref()) {
         eprintln!("fake_apiserver: kubeconfig: {e}");
         return ExitCode::from(1);
+    }
+    if let Some(file) = &args.token_file {
+        if let Err(e) = rotate_token_file(&server, file) {
+            eprintln!("fake_apiserver: token file: {e}");
+            return ExitCode::from(1);
+        }
     }
     eprintln!("fake_apiserver: serving {}", summary.join(", "));
     if args.corpus.is_none() && args.match_every > 0 {
@@ -507,6 +565,12 @@ fn main() -> ExitCode {
     } else {
         wait_for_signal();
     }
+    let requests = server.requests();
+    let refused = requests.iter().filter(|r| r.status == Some(401)).count();
+    eprintln!(
+        "fake_apiserver: {} requests answered, {refused} of them 401 (token refused)",
+        requests.len()
+    );
     drop(server);
     ExitCode::SUCCESS
 }

@@ -37,9 +37,7 @@ pub const CHART_SELECTOR: &str = "app.kubernetes.io/name=falco";
 pub use exec::{Credential, ExecPlugin};
 pub use kubeconfig::{ConnectionEnv, Overrides, Target};
 pub use kubeconfig_files::{kubeconfig_files, load_kubeconfig};
-pub use pods::{
-    choose_container, coverage, is_daemonset_pod, name_of, node_of, watches_its_node, Coverage,
-};
+pub use pods::{choose_container, coverage, name_of, node_of, ContainerLife, Coverage, FalcoPod};
 pub use proxy::ProxyEnv;
 
 /// A connected client and the facts about it worth echoing. Clones share one credential.
@@ -216,12 +214,35 @@ impl Cluster {
         selector: &str,
         deadline: Instant,
     ) -> Result<Vec<Pod>, ClusterError> {
+        self.list_pods_as(namespace, selector, deadline, |p| p)
+            .await
+    }
+
+    /// Lists the Falco pods in `namespace` matching `selector`, each cut down to what reading it
+    /// needs as its page arrives.
+    pub async fn list_falco_pods(
+        &self,
+        namespace: &str,
+        selector: &str,
+        deadline: Instant,
+    ) -> Result<Vec<FalcoPod>, ClusterError> {
+        self.list_pods_as(namespace, selector, deadline, FalcoPod::from)
+            .await
+    }
+
+    async fn list_pods_as<T>(
+        &self,
+        namespace: &str,
+        selector: &str,
+        deadline: Instant,
+        keep: impl Fn(Pod) -> T,
+    ) -> Result<Vec<T>, ClusterError> {
         let mut lp = ListParams::default();
         if !selector.is_empty() {
             lp = lp.labels(selector);
         }
         let api = |c| Api::<Pod>::namespaced(c, namespace);
-        self.list(api, "pods", namespace, lp, deadline).await
+        self.list(api, "pods", namespace, lp, deadline, keep).await
     }
 
     /// Lists the Events of `namespace` matching the field selector.
@@ -233,7 +254,8 @@ impl Cluster {
     ) -> Result<Vec<Event>, ClusterError> {
         let lp = ListParams::default().fields(fields);
         let api = |c| Api::<Event>::namespaced(c, namespace);
-        self.list(api, "events", namespace, lp, deadline).await
+        self.list(api, "events", namespace, lp, deadline, |e| e)
+            .await
     }
 
     /// Creates a pod (once: a create is not retried, a second one would be a second pod).
@@ -329,7 +351,7 @@ impl Cluster {
     /// Lists the cluster's Nodes.
     pub async fn list_nodes(&self, deadline: Instant) -> Result<Vec<Node>, ClusterError> {
         let api = |c| Api::<Node>::all(c);
-        self.list(api, "nodes", "", ListParams::default(), deadline)
+        self.list(api, "nodes", "", ListParams::default(), deadline, |n| n)
             .await
     }
 
@@ -337,14 +359,16 @@ impl Cluster {
     /// kubectl reads them (`--chunk-size`, client-go's pager), each page retrying transient
     /// errors until `deadline`. A continue token that expired (410 Gone, the list outlived the
     /// API server's compaction window) falls back to one whole list, as client-go's pager does.
-    async fn list<K>(
+    /// Each item is passed through `keep` as its page arrives.
+    async fn list<K, T>(
         &self,
         api: impl Fn(Client) -> Api<K>,
         resource: &'static str,
         namespace: &str,
         lp: ListParams,
         deadline: Instant,
-    ) -> Result<Vec<K>, ClusterError>
+        keep: impl Fn(K) -> T,
+    ) -> Result<Vec<T>, ClusterError>
     where
         K: kube::Resource<DynamicType = ()> + Clone + std::fmt::Debug + serde::de::DeserializeOwned,
     {
@@ -369,11 +393,11 @@ impl Cluster {
                     return self
                         .list_once(&api, resource, namespace, lp, deadline)
                         .await
-                        .map(|l| l.items);
+                        .map(|l| l.items.into_iter().map(keep).collect());
                 }
                 r => r?,
             };
-            items.extend(list.items);
+            items.extend(list.items.into_iter().map(&keep));
             token = list.metadata.continue_.filter(|t| !t.is_empty());
             if token.is_none() {
                 return Ok(items);

@@ -10,7 +10,7 @@ use memchr::memmem;
 use tokio::time::Instant;
 
 use super::{Stop, StopSignal};
-use crate::cluster::{self, Cluster, ClusterError, LogRequest};
+use crate::cluster::{self, Cluster, ClusterError, FalcoPod, LogRequest};
 use crate::falco::{Decoder, Event, EventSink};
 pub use crate::options::{CanaryOptions, DEFAULT_COMMAND, DEFAULT_IMAGE};
 pub use crate::verdict::canary::nonce;
@@ -26,7 +26,7 @@ pub struct Round<'a> {
     pub namespace: &'a str,
     pub falco_namespace: &'a str,
     /// The Falco pods read, to find the one of a canary's node.
-    pub falco_pods: &'a [Pod],
+    pub falco_pods: &'a [FalcoPod],
     /// `--container`, if given.
     pub container: Option<&'a str>,
     pub nonce: &'a str,
@@ -122,9 +122,10 @@ impl Round<'_> {
                     },
                 };
                 row.node = Some(node.clone());
-                let falco = self.falco_pods.iter().find(|p| {
-                    cluster::node_of(p).as_deref() == Some(&node) && cluster::watches_its_node(p)
-                });
+                let falco = self
+                    .falco_pods
+                    .iter()
+                    .find(|p| p.node.as_deref() == Some(&node) && p.watches_its_node());
                 let Some(falco) = falco else {
                     return Err((
                         Outcome::NotSeen,
@@ -133,7 +134,7 @@ impl Round<'_> {
                         ),
                     ));
                 };
-                let falco_name = cluster::name_of(falco);
+                let falco_name = falco.name.clone();
                 row.falco_pod = Some(falco_name.clone());
                 let container = cluster::choose_container(falco, self.container)
                     .map_err(|why| (Outcome::NotSeen, format!("Falco pod {falco_name} {why}")))?;

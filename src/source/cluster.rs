@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use k8s_openapi::api::core::v1::Pod;
 use tokio::sync::{watch, Semaphore};
 use tokio::time::Instant;
 
@@ -14,7 +13,7 @@ use super::canary::Round;
 use super::discover::{discover, Discovered, NotFound, Wanted};
 use super::pods::PodReader;
 use super::{drive_stop, gather, judge_unlabelled, LiveSender, Stop, StopSignal};
-use crate::cluster::{self, Target};
+use crate::cluster::{self, FalcoPod, Target};
 use crate::options::CheckOptions;
 use crate::verdict::nodes::{self, FalcoOnNode};
 use crate::verdict::{
@@ -111,7 +110,7 @@ pub async fn read(
     }
     // Following has no deadline of its own: the window end or the user stops it.
     let far = Instant::now() + Duration::from_secs(60 * 60 * 24 * 365);
-    let reader = PodReader {
+    let reader = Arc::new(PodReader {
         cluster: cluster.clone(),
         falco_namespace: opts.falco_namespace.clone(),
         container: opts.container.clone(),
@@ -123,7 +122,7 @@ pub async fn read(
         stop: stop.clone(),
         live: live.clone(),
         progress: opts.progress.clone(),
-    };
+    });
     // Followed logs stay open for the whole window: each needs its own stream.
     let limit = Arc::new(Semaphore::new(if following {
         Semaphore::MAX_PERMITS
@@ -132,10 +131,10 @@ pub async fn read(
     }));
     let mut tasks = Vec::new();
     let mut watchers = Vec::new();
-    let mut spawn = |pod: Pod, tasks: &mut Vec<_>| {
+    let mut spawn = |pod: FalcoPod, tasks: &mut Vec<_>| {
         watchers.extend(watcher_of(&pod, opts));
         let (reader, limit) = (reader.clone(), limit.clone());
-        let name = cluster::name_of(&pod);
+        let name = pod.name.clone();
         // The read's state is boxed when it starts: thousands of tasks waiting for a permit
         // would otherwise each hold a whole read's state (measured: ~46 KiB a Falco pod).
         let task = tokio::spawn(async move {
@@ -156,11 +155,10 @@ pub async fn read(
                 _ = relist.tick() => {
                     // A slow API server must not hold up the window end or Ctrl-C for long.
                     let deadline = Instant::now() + opts.timeout.min(Duration::from_secs(5));
-                    match cluster.list_pods(&opts.falco_namespace, &selector, deadline).await {
+                    match cluster.list_falco_pods(&opts.falco_namespace, &selector, deadline).await {
                         Ok(now) if !opts.nodes_of_namespace => {
                             for pod in now {
-                                let name = cluster::name_of(&pod);
-                                if !tasks.iter().any(|(n, _)| *n == name) {
+                                if !tasks.iter().any(|(n, _)| *n == pod.name) {
                                     spawn(pod, &mut tasks);
                                 }
                             }
@@ -245,12 +243,12 @@ pub async fn read(
 }
 
 /// The Falco pod as node coverage sees it, when it watches a node.
-fn watcher_of(pod: &Pod, opts: &CheckOptions) -> Option<FalcoOnNode> {
-    let node = cluster::node_of(pod).filter(|_| cluster::watches_its_node(pod))?;
+fn watcher_of(pod: &FalcoPod, opts: &CheckOptions) -> Option<FalcoOnNode> {
+    let node = pod.node.clone().filter(|_| pod.watches_its_node())?;
     let container = cluster::choose_container(pod, opts.container.as_deref()).ok()?;
     let cov = cluster::coverage(pod, &container, opts.window.start);
     Some(FalcoOnNode {
-        pod: cluster::name_of(pod),
+        pod: pod.name.clone(),
         node,
         watching_since: cov.watching_since,
     })

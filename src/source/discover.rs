@@ -3,10 +3,9 @@
 
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::Pod;
 use tokio::time::Instant;
 
-use crate::cluster::{self, Cluster, ClusterError, Target};
+use crate::cluster::{self, Cluster, ClusterError, FalcoPod, Target};
 use crate::source::placement;
 use crate::verdict::nodes::Placement;
 use crate::verdict::{Connection, Scope, Skip, Window};
@@ -30,7 +29,7 @@ pub struct Wanted<'a> {
 pub struct Discovered {
     pub cluster: Cluster,
     pub selector: String,
-    pub pods: Vec<Pod>,
+    pub pods: Vec<FalcoPod>,
     /// Which pods were chosen and why, for the result's `scope`.
     pub scope: String,
     pub warnings: Vec<String>,
@@ -96,13 +95,13 @@ pub async fn discover(
         server: cluster.server().to_string(),
     });
     let ns = opts.falco_namespace;
-    let mut pods = match cluster.list_pods(ns, &selector, deadline).await {
+    let mut pods = match cluster.list_falco_pods(ns, &selector, deadline).await {
         Ok(p) => p,
         Err(e) => return Err(fail(&selector, e.into(), &mut warnings, &connection)),
     };
     if pods.is_empty() && opts.selector.is_none() {
         match cluster
-            .list_pods(ns, cluster::CHART_SELECTOR, deadline)
+            .list_falco_pods(ns, cluster::CHART_SELECTOR, deadline)
             .await
         {
             Ok(p) if !p.is_empty() => {
@@ -135,7 +134,7 @@ pub async fn discover(
         };
         return Err(fail(&selector, why, &mut warnings, &connection));
     }
-    pods.sort_by_key(cluster::name_of);
+    pods.sort_by(|a, b| a.name.cmp(&b.name));
     let mut scope = format!("all {} Falco pod(s)", pods.len());
     let target_ns = opts.scope.namespace();
     let wanted = opts.node_coverage || opts.nodes_of_namespace;
@@ -158,9 +157,9 @@ pub async fn discover(
         };
         let nodes = placement::node_names(&map);
         let total = pods.len();
-        let (kept, left): (Vec<_>, Vec<_>) = pods.into_iter().partition(|p| {
-            !cluster::is_daemonset_pod(p) || cluster::node_of(p).is_some_and(|n| nodes.contains(&n))
-        });
+        let (kept, left): (Vec<_>, Vec<_>) = pods
+            .into_iter()
+            .partition(|p| !p.daemonset || p.node.as_ref().is_some_and(|n| nodes.contains(n)));
         pods = kept;
         scope = format!(
             "--nodes-of-namespace: {} of {total} Falco pod(s), on the {} node(s) where pods of {target_ns} ran in the window ({}) plus Falco pods not run by a DaemonSet (k8saudit); {} skipped",

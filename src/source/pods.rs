@@ -8,14 +8,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use k8s_openapi::api::core::v1::Pod;
 use tokio::time::Instant;
 
 use super::{
     keep_falco_facts, note_stats, send_live, LiveEvent, LiveSender, Progress, SourceRead, Stop,
     StopSignal,
 };
-use crate::cluster::{self, Cluster, ClusterError, LogRequest};
+use crate::cluster::{self, Cluster, ClusterError, FalcoPod, LogRequest};
 use crate::falco::{self, Decoder};
 use crate::verdict::{AlertFilter, AlertList, Gap, GapKind, Ledger, LogOrigin, PodReport, Tally};
 
@@ -95,12 +94,12 @@ impl PodReader {
     }
 
     /// Reads the window from the pod's Falco container and says what part is not covered.
-    pub async fn read(&self, pod: &Pod) -> SourceRead {
+    pub async fn read(&self, pod: &FalcoPod) -> SourceRead {
         if let (true, Some(tx)) = (self.follow, &self.live) {
             let _ = tx
                 .send(LiveEvent::Followed {
-                    pod: cluster::name_of(pod),
-                    node: cluster::node_of(pod),
+                    pod: pod.name.clone(),
+                    node: pod.node.clone(),
                 })
                 .await;
         }
@@ -146,7 +145,7 @@ impl PodReader {
         read
     }
 
-    async fn read_pod(&self, pod: &Pod) -> SourceRead {
+    async fn read_pod(&self, pod: &FalcoPod) -> SourceRead {
         let start = self.filter.window.start;
         let mut ledger = Ledger::default();
         let mut warnings = Vec::new();
@@ -421,11 +420,11 @@ impl PodReader {
 /// The pod's report to fill, and the container to read with its origin for alerts; a gap when
 /// no container can be chosen.
 pub fn pod_target(
-    pod: &Pod,
+    pod: &FalcoPod,
     wanted: Option<&str>,
 ) -> (PodReport, Result<(String, LogOrigin), Gap>) {
-    let name = cluster::name_of(pod);
-    let node = cluster::node_of(pod);
+    let name = pod.name.clone();
+    let node = pod.node.clone();
     let mut report = PodReport {
         name: name.clone(),
         node: node.clone(),

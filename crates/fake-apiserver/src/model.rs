@@ -219,7 +219,15 @@ pub struct Faults {
     /// `(after, token)`: that long after the server started, the token is rotated: only this
     /// one is accepted, the old one is revoked (401).
     pub token_rotation: Option<(std::time::Duration, String)>,
+    /// A short-lived token, rotated every period: in period k (k >= 1) only `TOKEN-k` is
+    /// accepted, the one before it revoked; in the last [`TOKEN_OVERLAP`] of a period the next
+    /// one is accepted too (it is written out before the old one is revoked, as a kubelet
+    /// refreshes a projected token). [`crate::FakeApiServer::token_clock`] says which to write.
+    pub token_period: Option<std::time::Duration>,
 }
+
+/// How long before its period a rotated token is already accepted.
+pub const TOKEN_OVERLAP: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// A pod. Build with [`FakePod::falco`] or [`FakePod::new`] and the `with_*` builders.
 #[derive(Clone, Debug)]

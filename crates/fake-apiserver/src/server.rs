@@ -263,6 +263,20 @@ impl FakeApiServer {
         )
     }
 
+    /// The token to write out at any time, for a thread of its own: with
+    /// [`crate::Faults::token_period`], the one that is (or is about to be) current; else the
+    /// cluster's token.
+    pub fn token_clock(&self) -> impl Fn() -> String + Send + 'static {
+        let shared = self.shared.clone();
+        move || {
+            let ahead = match shared.cluster.faults.token_period {
+                Some(p) => crate::model::TOKEN_OVERLAP.min(p) / 2,
+                None => std::time::Duration::ZERO,
+            };
+            rotated_token(&shared.cluster, shared.started.elapsed() + ahead)
+        }
+    }
+
     /// Every request received so far, in order.
     pub fn requests(&self) -> Vec<RecordedRequest> {
         lock(&self.shared.requests).clone()
@@ -470,11 +484,20 @@ async fn handle(
     let raw_query = req.uri().query().unwrap_or("").to_string();
     let query = parse_query(&raw_query);
     let authorization = header(&req, "authorization");
+    let elapsed = shared.started.elapsed();
     let token = match &shared.cluster.faults.token_rotation {
-        Some((after, new)) if shared.started.elapsed() >= *after => new.as_str(),
-        _ => shared.cluster.token.as_str(),
+        Some((after, new)) if elapsed >= *after => new.clone(),
+        _ => rotated_token(&shared.cluster, elapsed),
     };
-    let authorized = is_bearer(authorization.as_deref(), token) || client_cert;
+    let next = shared.cluster.faults.token_period.map(|p| {
+        rotated_token(
+            &shared.cluster,
+            elapsed + crate::model::TOKEN_OVERLAP.min(p),
+        )
+    });
+    let authorized = is_bearer(authorization.as_deref(), &token)
+        || next.is_some_and(|n| is_bearer(authorization.as_deref(), &n))
+        || client_cert;
     let accept = header(&req, "accept");
     let idx = shared.record(RecordedRequest {
         method: method.clone(),
@@ -1144,4 +1167,14 @@ async fn get_log(
         HeaderValue::from_static("no-cache, private"),
     );
     resp
+}
+
+/// The token accepted `elapsed` after the start under [`crate::Faults::token_period`].
+fn rotated_token(cluster: &FakeCluster, elapsed: std::time::Duration) -> String {
+    match cluster.faults.token_period {
+        Some(p) if !p.is_zero() && elapsed >= p => {
+            format!("{}-{}", cluster.token, elapsed.as_nanos() / p.as_nanos())
+        }
+        _ => cluster.token.clone(),
+    }
 }
