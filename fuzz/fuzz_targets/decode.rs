@@ -63,6 +63,43 @@ fn decode(log: &[u8], chunks: &[usize], threshold: Priority, max_line: usize) ->
     }
 }
 
+/// The log cut at the first line boundary at or after `at`, its halves decoded apart and joined
+/// as a large file is (or, join refused, the second half fed again to the first's decoder).
+fn decode_halves(log: &[u8], at: usize, threshold: Priority, max_line: usize) -> Option<Outcome> {
+    let cut = log.get(at..)?.iter().position(|&b| b == b'\n')? + at + 1;
+    let start = Utc
+        .with_ymd_and_hms(2024, 1, 15, 10, 30, 0)
+        .single()
+        .unwrap_or_default();
+    let filter = Arc::new(AlertFilter::new(NS, Window { start, end: None }, threshold));
+    let tally = Tally::new(filter, LogOrigin::default(), 8);
+    let mut second = Decoder::with_max_line(tally.detached(), max_line);
+    let mut first = Decoder::with_max_line(tally, max_line);
+    first.set_reference(start);
+    first.feed(&log[..cut]);
+    second.feed(&log[cut..]);
+    let decoder = match first.join(second, |a, b| a.merge(b)) {
+        Ok(d) => d,
+        Err(refused) => {
+            let mut first = refused.first;
+            first.feed(&log[cut..]);
+            first
+        }
+    };
+    let (t, stats) = decoder.finish();
+    let (alerts, omitted) = t.alerts.into_sorted();
+    Some(Outcome {
+        summary: t.summary,
+        blocking: t.blocking,
+        outside_window: t.outside_window,
+        undated: t.undated,
+        syscall_drops: t.syscall_drops,
+        alerts,
+        omitted,
+        stats,
+    })
+}
+
 fn terminal_safe(s: &str) -> bool {
     !s.chars().any(|c| {
         (c.is_control() && c != '\n')
@@ -93,6 +130,11 @@ fuzz_target!(|data: &[u8]| {
     let whole = decode(log, &[], threshold, max_line);
     let chunked = decode(log, &chunks, threshold, max_line);
     assert_eq!(whole, chunked, "chunk boundaries changed the outcome");
+    // Cut where the chunking seed says, as a large file is cut in two halves.
+    let at = log.len() * usize::from(head[2]) / 256;
+    if let Some(halves) = decode_halves(log, at, threshold, max_line) {
+        assert_eq!(whole, halves, "decoding in halves changed the outcome");
+    }
     assert!(whole.stats.oversized <= whole.stats.lines);
     assert!(whole.summary.total() >= whole.blocking);
     for a in &whole.alerts {

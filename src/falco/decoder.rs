@@ -165,6 +165,13 @@ struct OpenText {
     dropped_wanted: bool,
 }
 
+/// A join [`Decoder::join`] refused: the first part as it was, and the later part's decoder
+/// (its work to be thrown away).
+pub struct Refused<S> {
+    pub first: Decoder<S>,
+    pub later: Decoder<S>,
+}
+
 /// Streaming decoder for one log (one container instance).
 pub struct Decoder<S> {
     sink: S,
@@ -181,6 +188,13 @@ pub struct Decoder<S> {
     undated: Vec<(Event, NaiveTime)>,
     last_logged_drop: Option<DateTime<Utc>>,
     stats: DecodeStats,
+    /// A date-less time or a year-less stamp was read while no earlier date of this log was
+    /// known: decoded from the middle of a log, the lines before would have changed it.
+    leaned: bool,
+    /// The first line's stamp, and whether that line ended any open text record (a record of
+    /// its own) rather than continuing one: how a decoder started mid-log joins the one before.
+    first_stamp: Option<Stamp>,
+    first_closed: bool,
 }
 
 /// A JSON record spread over several lines: bytes so far and where its braces stand.
@@ -245,7 +259,97 @@ impl<S: EventSink> Decoder<S> {
             undated: Vec::new(),
             last_logged_drop: None,
             stats: DecodeStats::default(),
+            leaned: false,
+            first_stamp: None,
+            first_closed: false,
         }
+    }
+
+    /// Whether nothing is open at this point of the log (no partial line, record spread over
+    /// lines, or text alert waiting for a date): the lines after it are read alike whatever
+    /// came before, but for the date they may borrow (see `leaned`).
+    fn at_rest(&self) -> bool {
+        self.carry.is_empty()
+            && self.discarding.is_none()
+            && self.open.is_none()
+            && self.open_json.is_none()
+            && self.undated.is_empty()
+    }
+
+    /// Joins `later`, a decoder started blank on the bytes that follow this one's (the second
+    /// half of a file, decoded on another core), with `merge` joining their sinks. When `later`
+    /// read exactly what this decoder would have read from here, the result is this decoder
+    /// having read both; otherwise both are handed back unchanged, and the caller feeds the
+    /// bytes again to this one.
+    pub fn join(
+        mut self,
+        later: Decoder<S>,
+        merge: impl FnOnce(&mut S, S),
+    ) -> Result<Decoder<S>, Box<Refused<S>>> {
+        // A text alert open at the cut ends at the later part's first line when that line is a
+        // record of its own (and not its continuation): it ends there in one pass as well.
+        if self.open.is_some()
+            && later.first_closed
+            && !self.continues_open_alert(later.first_stamp)
+        {
+            // In one pass it ends while that line is read: its spot, if any, names that line.
+            let (lines, last) = (self.stats.lines, self.stats.last_line_time);
+            self.stats.lines += 1;
+            if let Some(s) = later.first_stamp {
+                self.stats.last_line_time = Some(s.at);
+            }
+            self.close_text();
+            (self.stats.lines, self.stats.last_line_time) = (lines, last);
+        }
+        if !self.at_rest() || later.leaned {
+            return Err(Box::new(Refused { first: self, later }));
+        }
+        let Decoder {
+            sink,
+            carry,
+            discarding,
+            open,
+            open_json,
+            reference,
+            undated,
+            last_logged_drop,
+            stats,
+            ..
+        } = later;
+        merge(&mut self.sink, sink);
+        let s = &mut self.stats;
+        let before = s.lines;
+        let room = SPOTS_KEPT.saturating_sub(s.spots.len());
+        // Before its first stamped line, the later part knew no time; one pass knew this one's.
+        let last_time = s.last_line_time;
+        s.spots
+            .extend(stats.spots.into_iter().take(room).map(|mut spot| {
+                spot.at.line += before;
+                spot.at.time = spot.at.time.or(last_time);
+                spot
+            }));
+        s.lines += stats.lines;
+        s.malformed += stats.malformed;
+        s.recognized = s.recognized.max(stats.recognized);
+        s.oversized += stats.oversized;
+        s.oversized_wanted += stats.oversized_wanted;
+        s.undated += stats.undated;
+        s.loosely_dated += stats.loosely_dated;
+        s.parsed += stats.parsed;
+        s.unparsed_mentions += stats.unparsed_mentions;
+        s.logged_drops += stats.logged_drops;
+        s.drop_alerts += stats.drop_alerts;
+        s.first_line_time = s.first_line_time.or(stats.first_line_time);
+        s.last_line_time = stats.last_line_time.or(s.last_line_time);
+        s.falco_versions.extend(stats.falco_versions);
+        self.carry = carry;
+        self.discarding = discarding;
+        self.open = open;
+        self.open_json = open_json;
+        self.reference = reference.or(self.reference);
+        self.undated = undated;
+        self.last_logged_drop = last_logged_drop.or(self.last_logged_drop);
+        Ok(self)
     }
 
     /// A dated instant of this log: it places date-less text times read before it, and after
@@ -407,6 +511,10 @@ impl<S: EventSink> Decoder<S> {
         let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
         let opened = envelope::open(raw, self.reference);
         let stamp = opened.stamp;
+        if self.stats.lines == 1 {
+            self.first_stamp = stamp;
+        }
+        self.leaned |= opened.hinted && self.reference.is_none();
         if let Some(s) = stamp {
             if self.stats.first_line_time.is_none() {
                 self.stats.first_line_time = Some(s.at);
@@ -518,6 +626,7 @@ impl<S: EventSink> Decoder<S> {
         // A stamped line dates the text alerts around it that carry no date of their own (a
         // stamp without a zone or year only when nothing better is known).
         if let (Some(s), None) = (stamp, &self.open) {
+            self.leaned |= !s.zoned && self.reference.is_none();
             if s.zoned || self.reference.is_none() {
                 self.set_reference(s.at);
             }
@@ -660,6 +769,10 @@ impl<S: EventSink> Decoder<S> {
     }
 
     fn close_text(&mut self) {
+        // Reached from the first line: that line is a record of its own (see `join`).
+        if self.stats.lines == 1 {
+            self.first_closed = true;
+        }
         let Some(open) = self.open.take() else { return };
         let Some((clock, _)) = split_alert_time(&open.buf) else {
             return;
@@ -669,7 +782,10 @@ impl<S: EventSink> Decoder<S> {
             EventClock::TimeOfDay(tod) => match (open.stamp, self.reference) {
                 (Some(s), _) => Some(place_time_of_day(tod, s.at, s.zoned)),
                 (None, Some(r)) => Some(place_time_of_day(tod, r, false)),
-                (None, None) => None,
+                (None, None) => {
+                    self.leaned = true;
+                    None
+                }
             },
         };
         if let Some(t) = time {
@@ -807,6 +923,54 @@ mod tests {
             d.feed(c);
         }
         d.finish()
+    }
+
+    /// A log cut at any line, its halves decoded apart and joined (or the second half fed again
+    /// when the join is refused), gives what one pass gives: the same events in the same order,
+    /// the same statistics (line numbers of the spots included).
+    #[test]
+    fn halves_joined_at_any_line_equal_one_pass() {
+        let logs: [(&str, &[u8]); 5] = [
+            ("json", include_bytes!("../../examples/demo/json.log")),
+            ("text", include_bytes!("../../examples/demo/text.log")),
+            (
+                "kubelet",
+                include_bytes!("../../examples/demo/text.kubelet-timestamps.log"),
+            ),
+            ("gaps", include_bytes!("../../examples/falco-gaps.jsonl")),
+            ("syslog and undated", b"10:29:00.000000000: Warning early | k8s_ns_name=a\n<13>Jan 15 10:30:00 host falco: 10:30:01.000000000: Error B | k8s_ns_name=a\ncontinued k8s_ns_name=a\n{\"output\":\"x\",\"output_fields\":{\"k8s.ns.name\":\"a\"},\"priority\":\"Error\",\"rule\":\"R\",\"time\":\"2024-01-15T10:31:00Z\"}\n{\n  \"priority\": \"Error\",\n  \"rule\": \"P\"\n}\nnot falco k8s_ns_name=a\n10:33:00.000000000: Notice C | k8s_ns_name=a\n"),
+        ];
+        let (mut joined, mut refused) = (0, 0);
+        for (name, log) in logs {
+            let (whole, whole_stats) = decode(log, log.len());
+            for (k, _) in log.iter().enumerate().filter(|(_, b)| **b == b'\n') {
+                let cut = k + 1;
+                let mut first = Decoder::with_max_line(Collect::default(), 4096);
+                first.feed(&log[..cut]);
+                let mut second = Decoder::with_max_line(Collect::default(), 4096);
+                second.feed(&log[cut..]);
+                let both = match first.join(second, |a, b| a.events.extend(b.events)) {
+                    Ok(d) => {
+                        joined += 1;
+                        d
+                    }
+                    Err(parts) => {
+                        refused += 1;
+                        let mut first = parts.first;
+                        first.feed(&log[cut..]);
+                        first
+                    }
+                };
+                let (sink, stats) = both.finish();
+                assert_eq!(sink.events, whole.events, "{name} cut at byte {cut}");
+                assert_eq!(stats, whole_stats, "{name} cut at byte {cut}");
+            }
+        }
+        // Both ways were taken.
+        assert!(
+            joined > 100 && refused > 5,
+            "{joined} joined, {refused} refused"
+        );
     }
 
     #[test]

@@ -28,6 +28,8 @@ pub struct Opened<'a> {
     pub stamp: Option<Stamp>,
     /// `(pod, container)` the saving tool named (`kubectl logs --prefix`, stern).
     pub origin: Option<(String, String)>,
+    /// The stamp is a syslog one, whose year may have come from `year_hint`.
+    pub hinted: bool,
 }
 
 /// Takes the envelope off `line`. `year_hint`, a recent date of the same log, gives a classic
@@ -56,6 +58,7 @@ pub fn open(line: &[u8], year_hint: Option<DateTime<Utc>>) -> Opened<'_> {
         }
     }
     let (stamp, rest) = stamped(&body, year_hint);
+    let hinted = stamp.is_some() && matches!(body.first(), Some(b'<' | b'A'..=b'Z'));
     let body = match rest {
         Some(r) => own_tail(body, r),
         None => body,
@@ -64,6 +67,7 @@ pub fn open(line: &[u8], year_hint: Option<DateTime<Utc>>) -> Opened<'_> {
         body,
         stamp,
         origin,
+        hinted,
     }
 }
 

@@ -121,7 +121,7 @@ fn open(path: &Path) -> std::io::Result<std::fs::File> {
     }
 }
 
-async fn read_one(path: &Path, tally: Tally, max_line: usize, mut stop: StopSignal) -> SourceRead {
+async fn read_one(path: &Path, tally: Tally, max_line: usize, stop: StopSignal) -> SourceRead {
     let name = display_name(path);
     let mut ledger = Ledger::default();
     let mut warnings = Vec::new();
@@ -129,11 +129,11 @@ async fn read_one(path: &Path, tally: Tally, max_line: usize, mut stop: StopSign
         name: name.clone(),
         ..PodReport::default()
     };
-    let reader: Box<dyn Read + Send> = if path.as_os_str() == "-" {
-        Box::new(std::io::stdin())
+    let file = if path.as_os_str() == "-" {
+        None
     } else {
         match open(path) {
-            Ok(f) => Box::new(f),
+            Ok(f) => Some(f),
             Err(e) => {
                 ledger.open(Gap::new(
                     GapKind::Unreadable,
@@ -151,43 +151,58 @@ async fn read_one(path: &Path, tally: Tally, max_line: usize, mut stop: StopSign
             }
         }
     };
-    let mut chunks = read_ahead(reader);
     // No date is made up from the window: text alerts are dated by the input's own lines.
-    let mut decoder = Decoder::with_max_line(tally, max_line);
-    loop {
-        // Stdin may block for ever: a stop must not wait for it.
-        let next = tokio::select! {
-            c = chunks.full.recv() => c,
-            s = stop.wait() => {
-                let why = match s {
-                    Stop::Interrupted => "stopped by a signal",
-                    Stop::WindowEnd => "stopped",
-                };
-                ledger.open(Gap::new(
-                    GapKind::StoppedEarly,
-                    format!("{why} before {name} was read to its end ({} bytes read)", report.bytes_read),
-                ));
-                break;
+    let (decoder, bytes, end) = match file {
+        Some(f) if worth_halving(&f) => {
+            // Still empty: what is left when the halves' thread is lost.
+            let spare = tally.clone();
+            let halves =
+                tokio::task::spawn_blocking(move || read_in_halves(f, tally, max_line, &stop));
+            match halves.await {
+                Ok(done) => done,
+                Err(e) => {
+                    ledger.open(Gap::new(
+                        GapKind::Unreadable,
+                        format!("reading {name} failed: {e}"),
+                    ));
+                    return SourceRead {
+                        tally: spare,
+                        report: PodReport {
+                            gaps: ledger.into_gaps(),
+                            ..report
+                        },
+                        parsed: 0,
+                        warnings,
+                    };
+                }
             }
-        };
-        match next {
-            None => break,
-            Some(Ok(buf)) => {
-                report.bytes_read += buf.len() as u64;
-                decoder.feed(&buf);
-                // The buffer goes back to the reader thread; gone when it has ended.
-                let _ = chunks.empty.try_send(buf);
-            }
-            Some(Err(e)) => {
-                ledger.open(Gap::new(
-                    GapKind::Unreadable,
-                    format!(
-                        "reading {name} failed after {} bytes: {e}",
-                        report.bytes_read
-                    ),
-                ));
-                break;
-            }
+        }
+        f => {
+            let reader: Box<dyn Read + Send> = match f {
+                Some(f) => Box::new(f),
+                None => Box::new(std::io::stdin()),
+            };
+            read_through(reader, Decoder::with_max_line(tally, max_line), stop).await
+        }
+    };
+    report.bytes_read = bytes;
+    match end {
+        None => {}
+        Some(End::Stopped(s)) => {
+            let why = match s {
+                Stop::Interrupted => "stopped by a signal",
+                Stop::WindowEnd => "stopped",
+            };
+            ledger.open(Gap::new(
+                GapKind::StoppedEarly,
+                format!("{why} before {name} was read to its end ({bytes} bytes read)"),
+            ));
+        }
+        Some(End::Failed(e)) => {
+            ledger.open(Gap::new(
+                GapKind::Unreadable,
+                format!("reading {name} failed after {bytes} bytes: {e}"),
+            ));
         }
     }
     let (tally, stats) = decoder.finish();
@@ -207,6 +222,155 @@ async fn read_one(path: &Path, tally: Tally, max_line: usize, mut stop: StopSign
         },
         parsed: stats.parsed,
         warnings,
+    }
+}
+
+/// Why a read ended before the input's end.
+enum End {
+    Stopped(Stop),
+    Failed(std::io::Error),
+}
+
+/// Reads `reader` to its end (or the stop, or an error) through a read-ahead thread, decoding
+/// as it goes; the bytes read.
+async fn read_through(
+    reader: Box<dyn Read + Send>,
+    mut decoder: Decoder<Tally>,
+    mut stop: StopSignal,
+) -> (Decoder<Tally>, u64, Option<End>) {
+    let mut chunks = read_ahead(reader);
+    let mut bytes = 0u64;
+    loop {
+        // Stdin may block for ever: a stop must not wait for it.
+        let next = tokio::select! {
+            c = chunks.full.recv() => c,
+            s = stop.wait() => return (decoder, bytes, Some(End::Stopped(s))),
+        };
+        match next {
+            None => return (decoder, bytes, None),
+            Some(Ok(buf)) => {
+                bytes += buf.len() as u64;
+                decoder.feed(&buf);
+                // The buffer goes back to the reader thread; gone when it has ended.
+                let _ = chunks.empty.try_send(buf);
+            }
+            Some(Err(e)) => return (decoder, bytes, Some(End::Failed(e))),
+        }
+    }
+}
+
+/// Below this a file is decoded on one core: a second thread would cost more than it saves.
+const HALVING_MIN: u64 = 64 * 1024 * 1024;
+
+/// A regular file large enough, on a machine with a second core.
+fn worth_halving(file: &std::fs::File) -> bool {
+    let big = file
+        .metadata()
+        .is_ok_and(|m| m.is_file() && m.len() >= HALVING_MIN);
+    big && std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2)
+}
+
+/// Decodes a regular file in two halves at once, cut at a line boundary, each half on its own
+/// core, and joins them (`Decoder::join`). When the second half's lines needed what came
+/// before them (a date for a date-less time, an alert still open at the cut), that half is
+/// decoded again after the first, so the outcome is always the one-pass outcome. Whatever the
+/// file grew by meanwhile is read after.
+fn read_in_halves(
+    file: std::fs::File,
+    tally: Tally,
+    max_line: usize,
+    stop: &StopSignal,
+) -> (Decoder<Tally>, u64, Option<End>) {
+    let len = file.metadata().map_or(0, |m| m.len());
+    // Its alerts are its own until the join: a half decoded again must not count twice.
+    let second = Decoder::with_max_line(tally.detached(), max_line);
+    let first = Decoder::with_max_line(tally, max_line);
+    let Some(mid) = line_boundary(&file, len / 2).filter(|&m| m < len) else {
+        return read_range(&file, 0, None, first, stop);
+    };
+    crate::debug::log(
+        4,
+        format_args!("reading a file of {len} bytes in two halves at once, cut at byte {mid}"),
+    );
+    let (a, b) = std::thread::scope(|scope| {
+        let later = scope.spawn(|| read_range(&file, mid, Some(len), second, stop));
+        let a = read_range(&file, 0, Some(mid), first, stop);
+        (a, later.join())
+    });
+    let (first, bytes_a, end_a) = a;
+    if end_a.is_some() {
+        return (first, bytes_a, end_a);
+    }
+    let joined = match b {
+        Ok((second, bytes_b, end_b)) => match first.join(second, |a, b| a.merge(b)) {
+            Ok(both) if end_b.is_some() => return (both, bytes_a + bytes_b, end_b),
+            Ok(both) => Ok((both, bytes_a + bytes_b)),
+            Err(parts) => Err(parts.first),
+        },
+        Err(_) => Err(first),
+    };
+    match joined {
+        Ok((both, bytes)) => {
+            let (d, more, end) = read_range(&file, len, None, both, stop);
+            (d, bytes + more, end)
+        }
+        Err(first) => {
+            crate::debug::log(
+                4,
+                format_args!("the second half of a file needed the first: decoding it again"),
+            );
+            let (d, more, end) = read_range(&file, mid, None, first, stop);
+            (d, bytes_a + more, end)
+        }
+    }
+}
+
+/// The offset just after the first newline at or after `from`, if any.
+fn line_boundary(file: &std::fs::File, from: u64) -> Option<u64> {
+    use std::os::unix::fs::FileExt;
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut at = from;
+    loop {
+        let n = file.read_at(&mut buf, at).ok()?;
+        if n == 0 {
+            return None;
+        }
+        if let Some(i) = memchr::memchr(b'\n', &buf[..n]) {
+            return Some(at + i as u64 + 1);
+        }
+        at += n as u64;
+    }
+}
+
+/// Feeds the bytes of `file` from `from` to `to` (or its end) to `decoder`, a chunk at a time,
+/// until the stop.
+fn read_range(
+    file: &std::fs::File,
+    from: u64,
+    to: Option<u64>,
+    mut decoder: Decoder<Tally>,
+    stop: &StopSignal,
+) -> (Decoder<Tally>, u64, Option<End>) {
+    use std::os::unix::fs::FileExt;
+    let mut buf = vec![0u8; CHUNK];
+    let mut at = from;
+    loop {
+        if let Some(s) = stop.now() {
+            return (decoder, at - from, Some(End::Stopped(s)));
+        }
+        let want = to.map_or(CHUNK as u64, |t| t.saturating_sub(at).min(CHUNK as u64)) as usize;
+        if want == 0 {
+            return (decoder, at - from, None);
+        }
+        match file.read_at(&mut buf[..want], at) {
+            Ok(0) => return (decoder, at - from, None),
+            Ok(n) => {
+                decoder.feed(&buf[..n]);
+                at += n as u64;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return (decoder, at - from, Some(End::Failed(e))),
+        }
     }
 }
 

@@ -126,6 +126,11 @@ impl AlertList {
         }
     }
 
+    /// How many alerts it keeps.
+    pub fn cap(&self) -> usize {
+        self.lock().cap
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Kept> {
         // A panic elsewhere while holding the lock leaves the list usable.
         self.kept.lock().unwrap_or_else(|e| e.into_inner())

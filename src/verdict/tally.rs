@@ -161,6 +161,12 @@ impl Tally {
         t
     }
 
+    /// An empty tally counting the same way, with a list of alerts of its own (the same
+    /// length): for work that may be thrown away, joined later with [`Tally::merge`].
+    pub fn detached(&self) -> Tally {
+        Tally::new(self.filter.clone(), self.origin.clone(), self.alerts.cap())
+    }
+
     /// What this tally counts.
     pub fn filter(&self) -> &AlertFilter {
         &self.filter

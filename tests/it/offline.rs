@@ -810,3 +810,106 @@ fn an_overlong_line_gap_names_its_line() {
         "{gaps}"
     );
 }
+
+/// A large file is decoded in two halves at once (cut at a line, on two cores); what it says
+/// must be what one pass over the same bytes says (stdin is always read in one pass): the same
+/// counts, alerts, gaps and line numbers, whether the second half could be joined or had to be
+/// decoded again (a cut inside a record spread over lines).
+#[test]
+fn a_large_file_read_in_halves_says_what_one_pass_says() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let two_cores = std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2);
+    // (name, block, size in MiB, whether the cut falls inside a record spread over lines)
+    let cases: [(&str, &[u8], usize, bool); 3] = [
+        (
+            "json",
+            include_bytes!("../../examples/demo/json.log"),
+            65,
+            false,
+        ),
+        (
+            "text",
+            include_bytes!("../../examples/demo/text.log"),
+            65,
+            false,
+        ),
+        (
+            "kubelet",
+            include_bytes!("../../examples/demo/text.kubelet-timestamps.log"),
+            70,
+            true,
+        ),
+    ];
+    for (name, block, mib, refused) in cases {
+        let copies = mib * 1024 * 1024 / block.len() + 1;
+        let bytes = block.repeat(copies);
+        let path = dir.path().join(format!("{name}.log"));
+        std::fs::write(&path, &bytes).expect("write");
+        let p = path.display().to_string();
+        let args = |input: &'static str| -> Vec<String> {
+            [
+                NS,
+                "--logs",
+                input,
+                "--since-time",
+                WINDOW,
+                "-o",
+                "json",
+                "-v",
+                "4",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+        };
+        let mut file_args = args("-");
+        file_args[2] = p.clone();
+        let file_args: Vec<&str> = file_args.iter().map(String::as_str).collect();
+        let halves = run(&file_args, &[], None);
+        let stdin_args = args("-");
+        let stdin_args: Vec<&str> = stdin_args.iter().map(String::as_str).collect();
+        let one_pass = run(&stdin_args, &[], Some(&bytes));
+        // Alerts name their input as given (`-`); reports name stdin `(stdin)`.
+        let comparable = |r: &Run| {
+            let mut j = r.json();
+            for a in j["alerts"].as_array_mut().expect("alerts") {
+                if a["pod"] == p.as_str() {
+                    a["pod"] = "-".into();
+                }
+            }
+            let mut j: serde_json::Value =
+                serde_json::from_str(&j.to_string().replace(&p, "(stdin)")).expect("json");
+            for k in ["since_minutes", "window_end"] {
+                j.as_object_mut().expect("object").remove(k);
+            }
+            j
+        };
+        let (a, b) = (comparable(&halves), comparable(&one_pass));
+        let differ: Vec<&String> = a
+            .as_object()
+            .expect("object")
+            .iter()
+            .filter(|(k, v)| b.get(k.as_str()) != Some(v))
+            .map(|(k, _)| k)
+            .collect();
+        assert!(differ.is_empty(), "{name}: {differ:?} differ");
+        assert_eq!(halves.code, one_pass.code, "{name}");
+        assert!(
+            comparable(&halves)["alert_count"].as_u64() > Some(1000),
+            "{name}"
+        );
+        if two_cores {
+            assert!(
+                halves.stderr.contains("in two halves at once"),
+                "{name}: {}",
+                halves.stderr
+            );
+            assert_eq!(
+                halves.stderr.contains("decoding it again"),
+                refused,
+                "{name}: {}",
+                halves.stderr
+            );
+        }
+    }
+}
