@@ -55,6 +55,11 @@ impl Fields {
     }
 
     /// One field's value.
+    /// The object as Falco wrote it.
+    pub fn raw(&self) -> &str {
+        self.raw.get()
+    }
+
     pub fn get(&self, key: &str) -> Option<&Value> {
         if KNOWN.contains(&key) {
             return self.known.iter().find(|(k, _)| *k == key).map(|(_, v)| v);

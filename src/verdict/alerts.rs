@@ -100,7 +100,7 @@ impl Ranked {
 
 impl PartialEq for Ranked {
     fn eq(&self, o: &Self) -> bool {
-        self.key() == o.key()
+        self.cmp(o).is_eq()
     }
 }
 impl Eq for Ranked {}
@@ -111,8 +111,40 @@ impl PartialOrd for Ranked {
 }
 impl Ord for Ranked {
     fn cmp(&self, o: &Self) -> std::cmp::Ordering {
-        self.key().cmp(&o.key())
+        self.key()
+            .cmp(&o.key())
+            .then_with(|| rest(&self.0).cmp(&rest(&o.0)))
     }
+}
+
+/// The order alerts are shown in: by time (undated last), then severity, pod and text.
+#[allow(clippy::type_complexity)]
+fn shown(x: &Alert) -> (bool, Option<DateTime<Utc>>, u8, Option<&str>, Option<&str>) {
+    (
+        x.at.is_none(),
+        x.at,
+        x.level.map_or(0, Priority::rank),
+        x.pod.as_deref(),
+        x.output.as_deref(),
+    )
+}
+
+/// The rest of what an alert shows, to break ties: which alerts are kept, and their order, must
+/// not depend on the order they arrive in (pods read at once, a file read in halves).
+fn rest(a: &Alert) -> (&str, [Option<&str>; 8]) {
+    (
+        &a.priority,
+        [
+            a.rule.as_deref(),
+            a.source.as_deref(),
+            a.hostname.as_deref(),
+            a.time.as_deref(),
+            a.node.as_deref(),
+            a.container.as_deref(),
+            a.namespace.as_deref(),
+            a.output_fields.as_ref().map(crate::falco::Fields::raw),
+        ],
+    )
 }
 
 impl AlertList {
@@ -178,15 +210,7 @@ impl AlertList {
         };
         let mut alerts: Vec<Alert> = heap.into_iter().map(|r| r.0).collect();
         // Deterministic whatever order the pods finished in.
-        alerts.sort_by_cached_key(|x| {
-            (
-                x.at.is_none(),
-                x.at,
-                x.level.map_or(0, Priority::rank),
-                x.pod.clone(),
-                x.output.clone(),
-            )
-        });
+        alerts.sort_by(|a, b| shown(a).cmp(&shown(b)).then_with(|| rest(a).cmp(&rest(b))));
         (alerts, omitted)
     }
 }
@@ -226,5 +250,50 @@ mod tests {
         let got: Vec<_> = v.iter().map(|a| a.level).collect();
         assert_eq!(got, vec![Some(Priority::Critical), Some(Priority::Notice)]);
         assert_eq!(omitted, 2);
+    }
+
+    /// Alerts alike in time, severity, pod and text but not in rule: which are kept, and in
+    /// what order, does not depend on the order they came in, nor on lists being merged.
+    #[test]
+    fn ties_are_kept_and_shown_alike_whatever_the_order() {
+        let mk = |rule: &str| Alert {
+            workload: Workload::default(),
+            time: None,
+            dated: false,
+            priority: "Error".to_string(),
+            rule: Some(rule.to_string()),
+            source: None,
+            hostname: None,
+            output: Some("same text".to_string()),
+            output_fields: None,
+            pod: None,
+            node: None,
+            container: None,
+            namespace: None,
+            attributed_by: None,
+            blocking: true,
+            ignored: false,
+            level: Some(Priority::Error),
+            at: None,
+        };
+        let rules = ["d", "b", "e", "a", "c"];
+        let kept = |order: &[usize], merged: bool| {
+            let (l, other) = (AlertList::new(3), AlertList::new(3));
+            for (n, &i) in order.iter().enumerate() {
+                let into = if merged && n % 2 == 1 { &other } else { &l };
+                into.push(mk(rules[i]));
+            }
+            l.merge(other);
+            let (v, omitted) = l.into_sorted();
+            (
+                v.into_iter().filter_map(|a| a.rule).collect::<Vec<_>>(),
+                omitted,
+            )
+        };
+        let want = (vec!["a".to_string(), "b".into(), "c".into()], 2);
+        for order in [[0, 1, 2, 3, 4], [4, 3, 2, 1, 0], [3, 0, 4, 1, 2]] {
+            assert_eq!(kept(&order, false), want, "{order:?}");
+            assert_eq!(kept(&order, true), want, "{order:?} merged");
+        }
     }
 }
