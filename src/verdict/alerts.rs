@@ -219,18 +219,19 @@ impl AlertList {
 mod tests {
     use super::*;
 
-    #[test]
-    fn alert_list_keeps_the_most_severe() {
-        let l = AlertList::new(2);
-        let mk = |p: Option<Priority>| Alert {
+    /// An undated blocking alert of that level, rule and text; nothing else set.
+    fn alert(level: Option<Priority>, rule: Option<&str>, output: Option<&str>) -> Alert {
+        Alert {
             workload: Workload::default(),
             time: None,
             dated: false,
-            priority: String::new(),
-            rule: None,
+            priority: level
+                .map(|p| p.as_falco_str().to_string())
+                .unwrap_or_default(),
+            rule: rule.map(str::to_string),
             source: None,
             hostname: None,
-            output: None,
+            output: output.map(str::to_string),
             output_fields: None,
             pod: None,
             node: None,
@@ -239,9 +240,15 @@ mod tests {
             attributed_by: None,
             blocking: true,
             ignored: false,
-            level: p,
+            level,
             at: None,
-        };
+        }
+    }
+
+    #[test]
+    fn alert_list_keeps_the_most_severe() {
+        let l = AlertList::new(2);
+        let mk = |p: Option<Priority>| alert(p, None, None);
         l.push(mk(Some(Priority::Debug)));
         l.push(mk(Some(Priority::Notice)));
         l.push(mk(Some(Priority::Critical)));
@@ -256,26 +263,7 @@ mod tests {
     /// what order, does not depend on the order they came in, nor on lists being merged.
     #[test]
     fn ties_are_kept_and_shown_alike_whatever_the_order() {
-        let mk = |rule: &str| Alert {
-            workload: Workload::default(),
-            time: None,
-            dated: false,
-            priority: "Error".to_string(),
-            rule: Some(rule.to_string()),
-            source: None,
-            hostname: None,
-            output: Some("same text".to_string()),
-            output_fields: None,
-            pod: None,
-            node: None,
-            container: None,
-            namespace: None,
-            attributed_by: None,
-            blocking: true,
-            ignored: false,
-            level: Some(Priority::Error),
-            at: None,
-        };
+        let mk = |rule: &str| alert(Some(Priority::Error), Some(rule), Some("same text"));
         let rules = ["d", "b", "e", "a", "c"];
         let kept = |order: &[usize], merged: bool| {
             let (l, other) = (AlertList::new(3), AlertList::new(3));
