@@ -32,13 +32,7 @@ struct Outcome {
 }
 
 fn decode(log: &[u8], chunks: &[usize], threshold: Priority, max_line: usize) -> Outcome {
-    let start = Utc
-        .with_ymd_and_hms(2024, 1, 15, 10, 30, 0)
-        .single()
-        .unwrap_or_default();
-    let filter = Arc::new(AlertFilter::new(NS, Window { start, end: None }, threshold));
-    // A small alert list: the bounded list's replacement logic is exercised too.
-    let tally = Tally::new(filter, LogOrigin::default(), 8);
+    let (start, tally) = start_and_tally(threshold);
     let mut decoder = Decoder::with_max_line(tally, max_line);
     decoder.set_reference(start);
     let mut rest = log;
@@ -49,6 +43,11 @@ fn decode(log: &[u8], chunks: &[usize], threshold: Priority, max_line: usize) ->
         rest = later;
     }
     decoder.feed(rest);
+    outcome(decoder)
+}
+
+/// What a decoder ended with, as the properties compare it.
+fn outcome(decoder: Decoder<Tally>) -> Outcome {
     let (t, stats) = decoder.finish();
     let (alerts, omitted) = t.alerts.into_sorted();
     Outcome {
@@ -63,16 +62,22 @@ fn decode(log: &[u8], chunks: &[usize], threshold: Priority, max_line: usize) ->
     }
 }
 
-/// The log cut at the first line boundary at or after `at`, its halves decoded apart and joined
-/// as a large file is (or, join refused, the second half fed again to the first's decoder).
-fn decode_halves(log: &[u8], at: usize, threshold: Priority, max_line: usize) -> Option<Outcome> {
-    let cut = log.get(at..)?.iter().position(|&b| b == b'\n')? + at + 1;
+/// The window start every input is checked from, and an empty tally counting for `NS`.
+fn start_and_tally(threshold: Priority) -> (chrono::DateTime<Utc>, Tally) {
     let start = Utc
         .with_ymd_and_hms(2024, 1, 15, 10, 30, 0)
         .single()
         .unwrap_or_default();
     let filter = Arc::new(AlertFilter::new(NS, Window { start, end: None }, threshold));
-    let tally = Tally::new(filter, LogOrigin::default(), 8);
+    // A small alert list: the bounded list's replacement logic is exercised too.
+    (start, Tally::new(filter, LogOrigin::default(), 8))
+}
+
+/// The log cut at the first line boundary at or after `at`, its halves decoded apart and joined
+/// as a large file is (or, join refused, the second half fed again to the first's decoder).
+fn decode_halves(log: &[u8], at: usize, threshold: Priority, max_line: usize) -> Option<Outcome> {
+    let cut = log.get(at..)?.iter().position(|&b| b == b'\n')? + at + 1;
+    let (start, tally) = start_and_tally(threshold);
     let mut second = Decoder::with_max_line(tally.detached(), max_line);
     let mut first = Decoder::with_max_line(tally, max_line);
     first.set_reference(start);
@@ -86,18 +91,7 @@ fn decode_halves(log: &[u8], at: usize, threshold: Priority, max_line: usize) ->
             first
         }
     };
-    let (t, stats) = decoder.finish();
-    let (alerts, omitted) = t.alerts.into_sorted();
-    Some(Outcome {
-        summary: t.summary,
-        blocking: t.blocking,
-        outside_window: t.outside_window,
-        undated: t.undated,
-        syscall_drops: t.syscall_drops,
-        alerts,
-        omitted,
-        stats,
-    })
+    Some(outcome(decoder))
 }
 
 fn terminal_safe(s: &str) -> bool {
